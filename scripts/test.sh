@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Set everything up and run the linters and the whole test suite: once on SQLite, once on
+# PostgreSQL (TEST_DATABASE_URL). Exits non-zero on any failure. Extra arguments go to pytest.
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+
+export TEST_REDIS_URL="${TEST_REDIS_URL:-redis://127.0.0.1:6379/15}"
+export TEST_DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}"
+export PYTHONUNBUFFERED=1
+
+ensure_venv requirements.txt requirements-dev.txt
+ensure_redis "$TEST_REDIS_URL"
+cd "$ROOT"
+
+say "ruff check"
+"$VENV/bin/ruff" check .
+say "ruff format --check"
+"$VENV/bin/ruff" format --check .
+
+status=0
+say "test suite on SQLite"
+DATABASE_URL="sqlite:///$RUN_DIR/test-sqlite.sqlite3" "$VENV/bin/python" -m pytest "$@" || status=$?
+
+pg_reachable() {
+  "$VENV/bin/python" - "$TEST_DATABASE_URL" <<'PY'
+import sys, psycopg
+try:
+    psycopg.connect(sys.argv[1], connect_timeout=3).close()
+except Exception as error:
+    print(f"   ({error})".splitlines()[0], file=sys.stderr)
+    sys.exit(1)
+PY
+}
+if pg_reachable; then
+  say "test suite on PostgreSQL ($TEST_DATABASE_URL)"
+  DATABASE_URL="$TEST_DATABASE_URL" "$VENV/bin/python" -m pytest "$@" || status=$?
+elif [ "${CI:-}" = "true" ]; then
+  say "PostgreSQL is not reachable at $TEST_DATABASE_URL: CI must test on it"
+  status=1
+else
+  say "PostgreSQL is not reachable at $TEST_DATABASE_URL: skipped the PostgreSQL run"
+fi
+
+# pytest's exit code 5 (no tests collected) is a failure here too.
+[ "$status" = 0 ] && say "all test runs passed" || say "FAILED (exit $status)"
+exit "$status"

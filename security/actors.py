@@ -1,0 +1,28 @@
+"""Dramatiq actors: thin adapters that call the app's functions. periodiq schedules the
+periodic ones; run exactly one scheduler (`manage.py runscheduler` refuses to start a second)."""
+
+import logging
+
+import dramatiq
+from periodiq import cron
+
+from . import drain, retention
+from .conf import conf
+
+logger = logging.getLogger(__name__)
+
+
+@dramatiq.actor(max_retries=3, time_limit=120_000, periodic=cron("* * * * *"))
+def drain_request_logs() -> None:
+    # Woken by the web processes after a flush; the once-a-minute schedule is the backstop
+    # for wake-ups lost while the worker or Redis was away.
+    stored = drain.drain()
+    if stored:
+        logger.info("drained %d request log records", stored)
+
+
+@dramatiq.actor(max_retries=1, time_limit=3_600_000, periodic=cron("17 * * * *"))
+def delete_old_request_logs() -> None:
+    deleted = retention.delete_old_logs(conf.LOG_RETENTION_DAYS)
+    if deleted:
+        logger.info("deleted %d request logs older than %d days", deleted, conf.LOG_RETENTION_DAYS)

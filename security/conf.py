@@ -1,0 +1,160 @@
+"""The app's settings, each with its default, read at use time so override_settings works."""
+
+from django.conf import settings
+
+
+class SecuritySettings:
+    @property
+    def TRUSTED_PROXIES(self) -> tuple[str, ...]:
+        return tuple(getattr(settings, "SECURITY_TRUSTED_PROXIES", ()))
+
+    @property
+    def FORWARDED_HEADER(self) -> str:
+        # The WSGI name of the header a trusted proxy appends the client to.
+        return getattr(settings, "SECURITY_FORWARDED_HEADER", "HTTP_X_FORWARDED_FOR")
+
+    @property
+    def REDIS_URL(self) -> str:
+        return getattr(settings, "SECURITY_REDIS_URL", None) or settings.REDIS_URL
+
+    @property
+    def LOG_STREAM(self) -> str:
+        return getattr(settings, "SECURITY_LOG_STREAM", "security:requestlog")
+
+    @property
+    def LOG_FLUSH_INTERVAL(self) -> float:
+        return float(getattr(settings, "SECURITY_LOG_FLUSH_INTERVAL", 1.0))
+
+    @property
+    def LOG_FLUSH_SIZE(self) -> int:
+        return int(getattr(settings, "SECURITY_LOG_FLUSH_SIZE", 500))
+
+    @property
+    def LOG_BUFFER_LIMIT(self) -> int:
+        return int(getattr(settings, "SECURITY_LOG_BUFFER_LIMIT", 100_000))
+
+    @property
+    def LOG_DRAIN_BATCH(self) -> int:
+        return int(getattr(settings, "SECURITY_LOG_DRAIN_BATCH", 1000))
+
+    @property
+    def LOG_RETENTION_DAYS(self) -> int:
+        return int(getattr(settings, "SECURITY_LOG_RETENTION_DAYS", 30))
+
+    @property
+    def BLOCKLIST_CHECK_INTERVAL(self) -> float:
+        return float(getattr(settings, "SECURITY_BLOCKLIST_CHECK_INTERVAL", 1.0))
+
+    @property
+    def BLOCKLIST_DB_RELOAD_INTERVAL(self) -> float:
+        # Used only while Redis cannot tell us the version.
+        return float(getattr(settings, "SECURITY_BLOCKLIST_DB_RELOAD_INTERVAL", 30.0))
+
+    @property
+    def GEOIP_PATH(self) -> str:
+        return str(getattr(settings, "GEOIP_PATH", "geo_data"))
+
+    @property
+    def GEOIP_CITY(self) -> str:
+        return getattr(settings, "GEOIP_CITY", "GeoLite2-City.mmdb")
+
+    @property
+    def GEO_API_URL(self) -> str:
+        return getattr(settings, "SECURITY_GEO_API_URL", "")
+
+    @property
+    def GEO_API_BATCH_URL(self) -> str:
+        return getattr(settings, "SECURITY_GEO_API_BATCH_URL", "")
+
+    @property
+    def GEO_API_TIMEOUT(self) -> float:
+        return float(getattr(settings, "SECURITY_GEO_API_TIMEOUT", 2.0))
+
+    @property
+    def GEO_CACHE_SECONDS(self) -> int:
+        return int(getattr(settings, "SECURITY_GEO_CACHE_SECONDS", 24 * 3600))
+
+    @property
+    def GEO_UNKNOWN_CACHE_SECONDS(self) -> int:
+        # An answer we could not get (timeout, 5xx, garbage) is retried sooner than a real one.
+        return int(getattr(settings, "SECURITY_GEO_UNKNOWN_CACHE_SECONDS", 300))
+
+    @property
+    def GEO_BREAKER_FAILURES(self) -> int:
+        return int(getattr(settings, "SECURITY_GEO_BREAKER_FAILURES", 3))
+
+    @property
+    def GEO_BREAKER_SECONDS(self) -> int:
+        return int(getattr(settings, "SECURITY_GEO_BREAKER_SECONDS", 60))
+
+    @property
+    def RATE_ANONYMOUS(self) -> str:
+        return getattr(settings, "SECURITY_RATE_ANONYMOUS", "5/m")
+
+    @property
+    def RATE_AUTHENTICATED(self) -> str:
+        return getattr(settings, "SECURITY_RATE_AUTHENTICATED", "10/m")
+
+    @property
+    def RATELIMIT_FAIL_OPEN(self) -> bool:
+        return bool(getattr(settings, "SECURITY_RATELIMIT_FAIL_OPEN", True))
+
+    @property
+    def DETECT_VOLUME_THRESHOLD(self) -> int:
+        return int(getattr(settings, "SECURITY_DETECT_VOLUME_THRESHOLD", 100))
+
+    @property
+    def DETECT_SENSITIVE_PATHS(self) -> tuple[str, ...]:
+        return tuple(getattr(settings, "SECURITY_DETECT_SENSITIVE_PATHS", ("/admin", "/login")))
+
+    @property
+    def DETECT_SENSITIVE_THRESHOLD(self) -> int:
+        return int(getattr(settings, "SECURITY_DETECT_SENSITIVE_THRESHOLD", 20))
+
+    @property
+    def DETECT_PROBE_PATHS(self) -> tuple[str, ...]:
+        return tuple(
+            getattr(
+                settings,
+                "SECURITY_DETECT_PROBE_PATHS",
+                (
+                    "/.env",
+                    "/.git",
+                    "/.aws",
+                    "/.ssh",
+                    "/.htaccess",
+                    "/.DS_Store",
+                    "/wp-login.php",
+                    "/wp-admin",
+                    "/xmlrpc.php",
+                    "/phpmyadmin",
+                    "/pma",
+                    "/phpinfo.php",
+                    "/server-status",
+                    "/cgi-bin",
+                    "/vendor/phpunit",
+                    "/actuator",
+                    "/config.json",
+                    "/backup.sql",
+                ),
+            )
+        )
+
+    @property
+    def DETECT_NOT_FOUND_THRESHOLD(self) -> int:
+        return int(getattr(settings, "SECURITY_DETECT_NOT_FOUND_THRESHOLD", 20))
+
+    @property
+    def DETECT_RATE_LIMITED_THRESHOLD(self) -> int:
+        return int(getattr(settings, "SECURITY_DETECT_RATE_LIMITED_THRESHOLD", 5))
+
+    @property
+    def AUTO_BLOCK(self) -> bool:
+        return bool(getattr(settings, "SECURITY_AUTO_BLOCK", False))
+
+    @property
+    def AUTO_BLOCK_DURATION(self) -> str:
+        return str(getattr(settings, "SECURITY_AUTO_BLOCK_DURATION", "24h"))
+
+
+conf = SecuritySettings()

@@ -1,0 +1,313 @@
+"""Geolocation: local MaxMind database first, then the shared cache, then an HTTP API.
+
+A local lookup costs microseconds, less than a Redis round trip, so only what the API answered
+is cached. Nothing here runs on the request path: the drain calls lookup_many once per batch.
+Only validated, globally routable addresses ever leave the machine.
+"""
+
+import ipaddress
+import logging
+import os
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import geoip2.database
+import geoip2.errors
+import maxminddb
+import requests
+from django.core.cache import cache
+from redis.exceptions import RedisError
+
+from .conf import conf
+
+logger = logging.getLogger(__name__)
+
+CACHE_PREFIX = "geo:"
+API_BATCH_LIMIT = 100  # ip-api.com's batch endpoint takes at most 100 addresses
+
+
+@dataclass(frozen=True)
+class GeoResult:
+    ip: str
+    country_code: str = ""
+    country: str = ""
+    city: str = ""
+    source: str = "none"  # "local" | "api" | "cache" | "none"
+
+    def as_fields(self) -> dict[str, str]:
+        return {
+            "country_code": self.country_code,
+            "country": self.country,
+            "city": self.city,
+            "source": self.source,
+        }
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+    @property
+    def known(self) -> bool:
+        return bool(self.country_code or self.city)
+
+
+def validated_ip(value: str) -> str | None:
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        return None
+
+
+def is_public(ip: str) -> bool:
+    return ipaddress.ip_address(ip).is_global
+
+
+# --- Local database ---------------------------------------------------------------------------
+
+
+class LocalDatabase:
+    """The GeoLite2 reader, opened once per process and reopened when the file is replaced."""
+
+    STAT_INTERVAL = 5.0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._reader: geoip2.database.Reader | None = None
+        self._identity: tuple | None = None
+        self._checked_at = 0.0
+        self._path: Path | None = None
+
+    def path(self) -> Path:
+        return Path(conf.GEOIP_PATH) / conf.GEOIP_CITY
+
+    def reader(self) -> geoip2.database.Reader | None:
+        path = self.path()
+        now = time.monotonic()
+        if path == self._path and now - self._checked_at < self.STAT_INTERVAL:
+            return self._reader
+        with self._lock:
+            self._checked_at = now
+            self._path = path
+            try:
+                stat = os.stat(path)
+            except OSError:
+                self._reader, self._identity = None, None
+                return None
+            identity = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+            if identity != self._identity:
+                try:
+                    self._reader = geoip2.database.Reader(str(path))
+                except (OSError, ValueError, maxminddb.InvalidDatabaseError) as error:
+                    logger.error("cannot open GeoIP database %s: %s", path, error)
+                    self._reader = None
+                self._identity = identity
+            return self._reader
+
+    def lookup(self, ip: str) -> GeoResult | None:
+        reader = self.reader()
+        if reader is None:
+            return None
+        try:
+            answer = reader.city(ip)
+        except geoip2.errors.AddressNotFoundError:
+            return None
+        except (TypeError, ValueError, maxminddb.InvalidDatabaseError) as error:
+            logger.warning("GeoIP database lookup of %s failed: %s", ip, error)
+            return None
+        return GeoResult(
+            ip=ip,
+            country_code=answer.country.iso_code or "",
+            country=answer.country.name or "",
+            city=answer.city.name or "",
+            source="local",
+        )
+
+
+local_database = LocalDatabase()
+
+
+# --- Shared cache (best effort: a down Redis means a miss, never an error) --------------------
+
+
+def cache_get_many(ips: list[str]) -> dict[str, GeoResult]:
+    try:
+        found = cache.get_many([CACHE_PREFIX + ip for ip in ips])
+    except RedisError:
+        return {}
+    return {
+        key[len(CACHE_PREFIX) :]: GeoResult(**{**value, "source": "cache"})
+        for key, value in found.items()
+        if isinstance(value, dict)
+    }
+
+
+def cache_store(results: dict[str, GeoResult], definitive: set[str]) -> None:
+    long_lived = {CACHE_PREFIX + ip: r.as_dict() for ip, r in results.items() if ip in definitive}
+    short_lived = {
+        CACHE_PREFIX + ip: r.as_dict() for ip, r in results.items() if ip not in definitive
+    }
+    try:
+        if long_lived:
+            cache.set_many(long_lived, conf.GEO_CACHE_SECONDS)
+        if short_lived:
+            cache.set_many(short_lived, conf.GEO_UNKNOWN_CACHE_SECONDS)
+    except RedisError as error:
+        logger.warning("could not cache geolocation results: %s", error)
+
+
+# --- HTTP API ---------------------------------------------------------------------------------
+
+
+class ApiUnavailable(Exception):
+    pass
+
+
+class GeoApi:
+    """Client of an ip-api.com-compatible API with a breaker and the API's own rate limit."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._failures = 0
+        self._closed_until = 0.0
+        self.calls = 0
+
+    def available(self) -> bool:
+        return bool(conf.GEO_API_URL) and time.monotonic() >= self._closed_until
+
+    def _pause(self, seconds: float, why: str) -> None:
+        with self._lock:
+            self._closed_until = max(self._closed_until, time.monotonic() + seconds)
+        logger.warning("geolocation API paused for %.0fs: %s", seconds, why)
+
+    def _failed(self, why: str) -> None:
+        with self._lock:
+            self._failures += 1
+            failures = self._failures
+        if failures >= conf.GEO_BREAKER_FAILURES:
+            self._failures = 0
+            self._pause(conf.GEO_BREAKER_SECONDS, f"{failures} failures in a row, last: {why}")
+        else:
+            logger.warning("geolocation API call failed: %s", why)
+
+    def _request(self, method: str, url: str, **kwargs) -> requests.Response:
+        self.calls += 1
+        timeout = conf.GEO_API_TIMEOUT
+        try:
+            response = requests.request(method, url, timeout=(min(1.0, timeout), timeout), **kwargs)
+        except requests.RequestException as error:
+            self._failed(type(error).__name__)
+            raise ApiUnavailable(str(error)) from error
+        self._honour_rate_limit(response)
+        if response.status_code != 200:
+            self._failed(f"HTTP {response.status_code}")
+            raise ApiUnavailable(f"HTTP {response.status_code}")
+        with self._lock:
+            self._failures = 0
+        return response
+
+    def _honour_rate_limit(self, response: requests.Response) -> None:
+        # ip-api.com announces its budget: X-Rl requests left, X-Ttl seconds until it refills.
+        # Going past it earns a 429 and, repeated, a ban.
+        try:
+            remaining = int(response.headers.get("X-Rl", "1"))
+            reset = int(response.headers.get("X-Ttl", "60"))
+        except ValueError:
+            return
+        if response.status_code == 429 or remaining <= 0:
+            self._pause(max(1, reset), "rate limit reached")
+
+    def lookup(self, ips: list[str]) -> tuple[dict[str, GeoResult], set[str]]:
+        """Results for the IPs it could ask about, and which of them are definitive answers."""
+        results: dict[str, GeoResult] = {}
+        definitive: set[str] = set()
+        batch_url = conf.GEO_API_BATCH_URL
+        try:
+            if batch_url and len(ips) > 1:
+                for start in range(0, len(ips), API_BATCH_LIMIT):
+                    if not self.available():
+                        break
+                    chunk = ips[start : start + API_BATCH_LIMIT]
+                    answers = self._request("POST", batch_url, json=chunk).json()
+                    if not isinstance(answers, list) or len(answers) != len(chunk):
+                        raise ValueError("batch answer does not match the request")
+                    for ip, answer in zip(chunk, answers, strict=True):
+                        self._read_answer(ip, answer, results, definitive)
+            else:
+                for ip in ips:
+                    if not self.available():
+                        break
+                    answer = self._request("GET", conf.GEO_API_URL.format(ip=ip)).json()
+                    self._read_answer(ip, answer, results, definitive)
+        except ApiUnavailable:
+            pass
+        except ValueError as error:  # JSON that is not an ip-api answer
+            self._failed(f"unreadable answer: {error}")
+        return results, definitive
+
+    @staticmethod
+    def _read_answer(
+        ip: str, answer: object, results: dict[str, GeoResult], definitive: set[str]
+    ) -> None:
+        if not isinstance(answer, dict):
+            raise ValueError("answer is not an object")
+        if answer.get("status") == "success":
+            results[ip] = GeoResult(
+                ip=ip,
+                country_code=str(answer.get("countryCode") or "")[:2],
+                country=str(answer.get("country") or "")[:64],
+                city=str(answer.get("city") or "")[:128],
+                source="api",
+            )
+            definitive.add(ip)
+        elif answer.get("status") == "fail":
+            # The API knows the address and says it has nothing: that is an answer too.
+            results[ip] = GeoResult(ip=ip, source="api")
+            definitive.add(ip)
+        else:
+            raise ValueError("answer has no status")
+
+
+geo_api = GeoApi()
+
+
+# --- The lookup -------------------------------------------------------------------------------
+
+
+def lookup_many(ips: set[str] | list[str], use_network: bool = True) -> dict[str, GeoResult]:
+    """Country and city for each IP: local database, then cache, then the API.
+
+    use_network=False stays on this machine (no cache, no API): for the fallback path that runs
+    when Redis is down.
+    """
+    results: dict[str, GeoResult] = {}
+    remote: list[str] = []
+    for raw in ips:
+        ip = validated_ip(raw)
+        if ip is None:
+            results[raw] = GeoResult(ip=raw)
+            continue
+        local = local_database.lookup(ip)
+        if local is not None:
+            results[raw] = local
+        elif use_network and is_public(ip):
+            remote.append(ip)
+        else:
+            results[raw] = GeoResult(ip=ip)
+    if not remote:
+        return results
+    cached = cache_get_many(remote)
+    results.update(cached)
+    missing = [ip for ip in remote if ip not in cached]
+    if missing and geo_api.available():
+        fetched, definitive = geo_api.lookup(missing)
+        unanswered = {ip: GeoResult(ip=ip) for ip in missing if ip not in fetched}
+        cache_store({**fetched, **unanswered}, definitive)
+        results.update(fetched)
+    for ip in missing:
+        results.setdefault(ip, GeoResult(ip=ip))
+    return results
+
+
+def lookup(ip: str, use_network: bool = True) -> GeoResult:
+    return lookup_many([ip], use_network)[ip]

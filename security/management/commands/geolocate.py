@@ -1,0 +1,23 @@
+import json
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from security.geo import lookup_many, validated_ip
+
+
+class Command(BaseCommand):
+    help = "Geolocate IP addresses: one JSON object per line (local database, cache, then API)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("ips", nargs="+", metavar="IP")
+
+    def handle(self, *args, **options) -> None:
+        ips = []
+        for raw in options["ips"]:
+            ip = validated_ip(raw)
+            if ip is None:
+                raise CommandError(f"{raw[:64]!r} is not an IP address")
+            ips.append(ip)
+        results = lookup_many(ips)
+        for ip in ips:
+            self.stdout.write(json.dumps(results[ip].as_dict(), ensure_ascii=False))

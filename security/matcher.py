@@ -1,0 +1,52 @@
+"""A compiled set of networks: sorted, merged integer ranges per family, searched by bisection.
+
+Membership costs one address parse and one binary search, whatever the number of networks.
+"""
+
+import ipaddress
+from bisect import bisect_right
+from collections.abc import Iterable
+
+
+def _merged(ranges: list[tuple[int, int]]) -> tuple[list[int], list[int]]:
+    starts: list[int] = []
+    ends: list[int] = []
+    for start, end in sorted(ranges):
+        if ends and start <= ends[-1] + 1:
+            ends[-1] = max(ends[-1], end)
+        else:
+            starts.append(start)
+            ends.append(end)
+    return starts, ends
+
+
+class NetworkSet:
+    def __init__(self, networks: Iterable[str]) -> None:
+        by_family: dict[int, list[tuple[int, int]]] = {4: [], 6: []}
+        count = 0
+        for text in networks:
+            network = ipaddress.ip_network(text, strict=False)
+            by_family[network.version].append(
+                (int(network.network_address), int(network.broadcast_address))
+            )
+            count += 1
+        self._v4 = _merged(by_family[4])
+        self._v6 = _merged(by_family[6])
+        self.size = count
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __contains__(self, ip: str) -> bool:
+        try:
+            address = ipaddress.ip_address(ip)
+        except ValueError:
+            return False
+        if address.version == 6 and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        starts, ends = self._v4 if address.version == 4 else self._v6
+        if not starts:
+            return False
+        value = int(address)
+        index = bisect_right(starts, value) - 1
+        return index >= 0 and value <= ends[index]

@@ -1,0 +1,40 @@
+import time
+from collections.abc import Callable, Iterator
+
+import dramatiq
+import pytest
+import redis
+from django.conf import settings
+
+from security import geo
+from security.blocklist import blocklist
+from security.logsink import log_buffer
+
+
+@pytest.fixture
+def redis_client() -> redis.Redis:
+    return redis.Redis.from_url(settings.REDIS_URL)
+
+
+@pytest.fixture(autouse=True)
+def clean_state(redis_client: redis.Redis) -> Iterator[None]:
+    """Each test starts with an empty test Redis and fresh per-process state."""
+    redis_client.flushdb()
+    blocklist.reset()
+    log_buffer.clear()
+    geo.geo_api.__init__()
+    geo.local_database.__init__()
+    dramatiq.get_broker().flush_all()
+    yield
+    log_buffer.clear()
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 10.0, interval: float = 0.1):
+    """Poll until condition() is truthy; return its value, or fail with the last value."""
+    deadline = time.monotonic() + timeout
+    value = condition()
+    while not value and time.monotonic() < deadline:
+        time.sleep(interval)
+        value = condition()
+    assert value, f"condition not met within {timeout}s"
+    return value

@@ -1,0 +1,107 @@
+import pytest
+from django.test import RequestFactory, override_settings
+
+from security.client_ip import get_client_ip, parse_ip, resolve_client_ip
+
+XFF = "HTTP_X_FORWARDED_FOR"
+
+
+def resolve(meta: dict, proxies: tuple[str, ...] = ()) -> str | None:
+    return resolve_client_ip(meta, proxies, XFF)
+
+
+def test_without_trusted_proxies_no_header_changes_the_client():
+    meta = {
+        "REMOTE_ADDR": "203.0.113.9",
+        XFF: "1.1.1.1",
+        "HTTP_X_REAL_IP": "2.2.2.2",
+        "HTTP_FORWARDED": "for=3.3.3.3",
+        "HTTP_CF_CONNECTING_IP": "4.4.4.4",
+        "HTTP_TRUE_CLIENT_IP": "5.5.5.5",
+    }
+    assert resolve(meta) == "203.0.113.9"
+
+
+def test_forwarded_header_from_an_untrusted_peer_is_ignored():
+    meta = {"REMOTE_ADDR": "198.51.100.20", XFF: "1.1.1.1"}
+    assert resolve(meta, ("10.0.0.0/8",)) == "198.51.100.20"
+
+
+def test_trusted_proxy_gives_the_rightmost_untrusted_hop():
+    # The client forged "6.6.6.6"; the proxy appended the real peer 203.0.113.5.
+    meta = {"REMOTE_ADDR": "10.0.0.2", XFF: "6.6.6.6, 203.0.113.5"}
+    assert resolve(meta, ("10.0.0.0/8",)) == "203.0.113.5"
+
+
+def test_chains_of_trusted_proxies_are_skipped():
+    meta = {"REMOTE_ADDR": "10.0.0.2", XFF: "6.6.6.6, 203.0.113.5, 10.0.0.7, 10.0.0.3"}
+    assert resolve(meta, ("10.0.0.0/8",)) == "203.0.113.5"
+
+
+def test_trusted_proxies_are_matched_as_networks_not_string_prefixes():
+    meta = {"REMOTE_ADDR": "10.0.0.100", XFF: "6.6.6.6"}
+    assert resolve(meta, ("10.0.0.1",)) == "10.0.0.100"
+    assert resolve({**meta, "REMOTE_ADDR": "10.0.0.1"}, ("10.0.0.1",)) == "6.6.6.6"
+
+
+def test_all_hops_trusted_gives_the_leftmost_hop():
+    meta = {"REMOTE_ADDR": "10.0.0.2", XFF: "10.0.0.9, 10.0.0.8"}
+    assert resolve(meta, ("10.0.0.0/8",)) == "10.0.0.9"
+
+
+def test_malformed_hop_stops_the_walk_at_the_last_trusted_hop():
+    meta = {"REMOTE_ADDR": "10.0.0.2", XFF: "6.6.6.6, not-an-ip, 10.0.0.5"}
+    assert resolve(meta, ("10.0.0.0/8",)) == "10.0.0.5"
+
+
+def test_giant_header_is_not_parsed():
+    meta = {"REMOTE_ADDR": "10.0.0.2", XFF: "1.2.3.4, " * 10_000}
+    assert resolve(meta, ("10.0.0.0/8",)) == "10.0.0.2"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("203.0.113.5:4711", "203.0.113.5"),
+        ("[2001:db8::1]:443", "2001:db8::1"),
+        ("2001:DB8:0:0::1", "2001:db8::1"),
+        ("::ffff:192.0.2.1", "192.0.2.1"),
+        ("fe80::1%eth0", "fe80::1"),
+        ('"198.51.100.1"', "198.51.100.1"),
+        ("", None),
+        ("999.1.1.1", None),
+        ("[::1", None),
+        ("x" * 500, None),
+    ],
+)
+def test_parse_ip_normalises_what_proxies_write(raw, expected):
+    parsed = parse_ip(raw)
+    assert (str(parsed) if parsed else None) == expected
+
+
+def test_ipv6_peer_behind_ipv6_proxy():
+    meta = {"REMOTE_ADDR": "2001:db8:ffff::1", XFF: "2001:db8:1::42"}
+    assert resolve(meta, ("2001:db8:ffff::/48",)) == "2001:db8:1::42"
+
+
+def test_missing_remote_addr_gives_no_client():
+    assert resolve({XFF: "1.2.3.4"}, ("10.0.0.0/8",)) is None
+
+
+@override_settings(SECURITY_TRUSTED_PROXIES=["127.0.0.1"])
+def test_request_client_ip_is_computed_once_and_cached_on_the_request(rf: RequestFactory):
+    request = rf.get("/", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="198.51.100.7")
+    assert get_client_ip(request) == "198.51.100.7"
+    request.META["HTTP_X_FORWARDED_FOR"] = "192.0.2.99"
+    assert get_client_ip(request) == "198.51.100.7"
+    assert request.client_ip == "198.51.100.7"
+
+
+@override_settings(
+    SECURITY_TRUSTED_PROXIES=["127.0.0.1"], SECURITY_FORWARDED_HEADER="HTTP_X_REAL_IP"
+)
+def test_another_header_can_be_configured_for_the_proxy(rf: RequestFactory):
+    request = rf.get(
+        "/", REMOTE_ADDR="127.0.0.1", HTTP_X_REAL_IP="198.51.100.8", HTTP_X_FORWARDED_FOR="6.6.6.6"
+    )
+    assert get_client_ip(request) == "198.51.100.8"

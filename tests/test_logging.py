@@ -1,0 +1,184 @@
+import threading
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import User
+from django.db import connection
+from django.test import Client, override_settings
+from django.utils import timezone
+
+from security import drain, logsink, records
+from security.blocklist import block
+from security.models import RequestLog
+from security.retention import delete_old_logs
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+DOWN_REDIS = "redis://127.0.0.1:1/0"
+
+
+def flush_and_drain() -> int:
+    logsink.log_buffer.flush()
+    return drain.drain()
+
+
+def test_every_request_is_logged_with_ip_time_method_path_status(client: Client):
+    before = timezone.now()
+    client.get("/?q=1", REMOTE_ADDR="203.0.113.10", HTTP_USER_AGENT="curl/8")
+    client.post("/nowhere/", REMOTE_ADDR="203.0.113.11")
+    assert flush_and_drain() == 2
+    home = RequestLog.objects.get(ip_address="203.0.113.10")
+    assert (home.method, home.path, home.status_code) == ("GET", "/", 200)
+    assert home.user_agent == "curl/8"
+    assert before <= home.timestamp <= timezone.now()
+    missing = RequestLog.objects.get(ip_address="203.0.113.11")
+    assert (missing.method, missing.path, missing.status_code) == ("POST", "/nowhere/", 404)
+
+
+@pytest.mark.urls("tests.urls")
+def test_failing_view_is_logged_as_500():
+    client = Client(raise_request_exception=False)
+    response = client.get("/boom/", REMOTE_ADDR="203.0.113.12")
+    assert response.status_code == 500
+    flush_and_drain()
+    assert RequestLog.objects.get(ip_address="203.0.113.12").status_code == 500
+
+
+def test_blocked_request_is_logged_and_marked(client: Client):
+    block(["203.0.113.13"])
+    assert client.get("/", REMOTE_ADDR="203.0.113.13").status_code == 403
+    flush_and_drain()
+    row = RequestLog.objects.get(ip_address="203.0.113.13")
+    assert row.status_code == 403
+    assert row.blocked
+
+
+@pytest.mark.urls("tests.urls")
+def test_signed_in_user_is_recorded(client: Client):
+    user = User.objects.create_user("alice", password="pw-alice-1234")
+    client.force_login(user)
+    client.get("/who/", REMOTE_ADDR="203.0.113.14")
+    flush_and_drain()
+    row = RequestLog.objects.get(ip_address="203.0.113.14")
+    assert (row.user_id, row.username) == (user.pk, "alice")
+
+
+def test_giant_non_utf8_and_nul_paths_are_stored_safely(client: Client):
+    giant = "/" + "a" * 10_000
+    assert client.get(giant, REMOTE_ADDR="203.0.113.15").status_code == 404
+    assert client.get("/caf%C3%A9/%ff%fe/", REMOTE_ADDR="203.0.113.16").status_code == 404
+    assert client.get("/nul%00byte/", REMOTE_ADDR="203.0.113.17").status_code in (400, 404)
+    assert flush_and_drain() == 3
+    assert len(RequestLog.objects.get(ip_address="203.0.113.15").path) == 2000
+    assert RequestLog.objects.get(ip_address="203.0.113.16").path.startswith("/café/")
+    assert "\x00" not in RequestLog.objects.get(ip_address="203.0.113.17").path
+
+
+def test_hot_path_writes_nothing_to_the_database_or_redis(
+    client: Client, redis_client, django_assert_num_queries
+):
+    client.get("/", REMOTE_ADDR="203.0.113.18")  # loads the blocklist once
+    with django_assert_num_queries(0):
+        for _ in range(20):
+            assert client.get("/", REMOTE_ADDR="203.0.113.18").status_code == 200
+    assert logsink.log_buffer.pending() >= 20
+    assert redis_client.xlen("security:requestlog") == 0
+    logsink.log_buffer.flush()
+    assert redis_client.xlen("security:requestlog") == 21
+
+
+def test_flush_sends_one_batch_and_queues_one_drain(client: Client, redis_client):
+    import dramatiq
+
+    for _ in range(5):
+        client.get("/", REMOTE_ADDR="203.0.113.19")
+    logsink.log_buffer.flush()
+    for _ in range(5):
+        client.get("/", REMOTE_ADDR="203.0.113.19")
+    logsink.log_buffer.flush()
+    assert redis_client.xlen("security:requestlog") == 10
+    queued = dramatiq.get_broker().queues["default"].qsize()
+    assert queued == 1  # the second flush found a drain already pending
+
+
+@override_settings(SECURITY_REDIS_URL=DOWN_REDIS)
+def test_redis_down_flush_writes_straight_to_the_database(client: Client, caplog):
+    for _ in range(5):
+        assert client.get("/", REMOTE_ADDR="203.0.113.20").status_code == 200
+    logsink.log_buffer.flush()
+    assert RequestLog.objects.filter(ip_address="203.0.113.20").count() == 5
+    assert "Redis unreachable" in caplog.text
+
+
+def make_record(ip: str = "198.51.100.1") -> records.Record:
+    return {
+        "id": uuid.uuid4().hex,
+        "ts": timezone.now().timestamp(),
+        "ip": ip,
+        "m": "GET",
+        "p": "/",
+        "s": 200,
+        "d": 1,
+        "u": None,
+        "un": "",
+        "ua": "",
+        "ref": "",
+        "b": False,
+    }
+
+
+def test_redelivered_records_are_stored_once():
+    batch = [make_record() for _ in range(10)]
+    logsink.publish(batch)
+    logsink.publish(batch)
+    assert drain.drain() == 20
+    assert RequestLog.objects.count() == 10
+
+
+def test_concurrent_drains_store_each_record_once():
+    for _ in range(10):
+        logsink.publish([make_record() for _ in range(100)])
+
+    def drain_in_thread() -> None:
+        drain.drain()
+        connection.close()
+
+    threads = [threading.Thread(target=drain_in_thread) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert RequestLog.objects.count() == 1000
+
+
+def test_malformed_entries_go_to_the_dead_letter_stream(redis_client):
+    logsink.publish([make_record()])
+    redis_client.xadd("security:requestlog", {"r": "{not json"})
+    redis_client.xadd("security:requestlog", {"other": "field"})
+    logsink.publish([make_record()])
+    drain.drain()
+    assert RequestLog.objects.count() == 2
+    assert redis_client.xlen("security:requestlog:dead") == 2
+    assert redis_client.xlen("security:requestlog") == 0
+
+
+def test_entries_of_a_drain_that_died_are_claimed_back(redis_client, monkeypatch):
+    logsink.publish([make_record() for _ in range(7)])
+    drain.ensure_group(redis_client)
+    redis_client.xreadgroup(drain.DRAIN_GROUP, "crashed", {"security:requestlog": ">"}, count=100)
+    assert drain.drain() == 0  # not idle long enough yet: still the crashed consumer's
+    monkeypatch.setattr(drain, "DRAIN_CLAIM_IDLE_MS", 0)
+    assert drain.drain() == 7
+    assert RequestLog.objects.count() == 7
+
+
+def test_retention_deletes_only_old_rows():
+    now = timezone.now()
+    old = [records.to_model(make_record()) for _ in range(25)]
+    for row in old:
+        row.timestamp = now - timedelta(days=31)
+    recent = [records.to_model(make_record()) for _ in range(5)]
+    RequestLog.objects.bulk_create(old + recent)
+    assert delete_old_logs(days=30, batch_size=10) == 25
+    assert RequestLog.objects.count() == 5

@@ -71,10 +71,8 @@ class Blocklist:
 
     def is_blocked(self, ip: str) -> bool:
         compiled = self._compiled
-        if compiled is None or time.monotonic() >= self._next_check:
+        if compiled is None or self._due(compiled):
             compiled = self._refresh()
-        elif time.time() >= compiled.next_expiry:
-            compiled = self._refresh(force=True)
         return compiled.is_blocked(ip)
 
     def reset(self) -> None:
@@ -86,33 +84,38 @@ class Blocklist:
         """Make this process reload on its next lookup (used after local changes)."""
         self._next_check = 0.0
         self._version = _UNKNOWN
+        self._loaded_at = float("-inf")
 
-    def _refresh(self, force: bool = False) -> CompiledBlocklist:
+    def _due(self, compiled: CompiledBlocklist) -> bool:
+        return time.monotonic() >= self._next_check or time.time() >= compiled.next_expiry
+
+    def _refresh(self) -> CompiledBlocklist:
         # Only the first load makes other threads wait; later ones keep serving the old copy.
         if not self._lock.acquire(blocking=self._compiled is None):
             return self._compiled  # type: ignore[return-value]
         try:
-            if self._compiled is not None and not force and time.monotonic() < self._next_check:
-                return self._compiled
-            self._reload_if_changed(force)
+            if self._compiled is None or self._due(self._compiled):
+                self._reload_if_changed()
             if self._compiled is None:
                 raise BlocklistUnavailable("the blocklist could not be loaded")
             return self._compiled
         finally:
             self._lock.release()
 
-    def _reload_if_changed(self, force: bool) -> None:
+    def _reload_if_changed(self) -> None:
         now = time.monotonic()
         self._next_check = now + conf.BLOCKLIST_CHECK_INTERVAL
         try:
             version: object = get_redis().get(VERSION_KEY)
         except RedisError:
             version = _UNKNOWN
-        if version is _UNKNOWN:
+        if self._compiled is None or time.time() >= self._compiled.next_expiry:
+            stale = True
+        elif version is _UNKNOWN:
             stale = now - self._loaded_at >= conf.BLOCKLIST_DB_RELOAD_INTERVAL
         else:
             stale = version != self._version
-        if not (force or stale or self._compiled is None):
+        if not stale:
             return
         try:
             self._compiled = compile_from_database()
@@ -177,11 +180,19 @@ def block(
     return len(rows)
 
 
-def unblock(targets: list[str]) -> int:
+def _delete(model: type[BlockedIP] | type[AllowedIP], targets: list[str]) -> int:
+    deleted = 0
     with transaction.atomic():
-        deleted, _ = BlockedIP.objects.filter(ip_address__in=targets).delete()
+        # Chunked: SQLite caps the number of parameters in one statement.
+        for start in range(0, len(targets), 1000):
+            chunk = targets[start : start + 1000]
+            deleted += model.objects.filter(ip_address__in=chunk).delete()[0]
         announce_change()
     return deleted
+
+
+def unblock(targets: list[str]) -> int:
+    return _delete(BlockedIP, targets)
 
 
 def allow(targets: list[str], reason: str = "") -> int:
@@ -199,10 +210,7 @@ def allow(targets: list[str], reason: str = "") -> int:
 
 
 def disallow(targets: list[str]) -> int:
-    with transaction.atomic():
-        deleted, _ = AllowedIP.objects.filter(ip_address__in=targets).delete()
-        announce_change()
-    return deleted
+    return _delete(AllowedIP, targets)
 
 
 def is_allowlisted(ip: str) -> bool:

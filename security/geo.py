@@ -282,7 +282,7 @@ def lookup_many(ips: set[str] | list[str], use_network: bool = True) -> dict[str
     """
     results: dict[str, GeoResult] = {}
     remote: list[str] = []
-    for raw in ips:
+    for raw in dict.fromkeys(ips):
         ip = validated_ip(raw)
         if ip is None:
             results[raw] = GeoResult(ip=raw)

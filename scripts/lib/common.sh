@@ -20,14 +20,17 @@ ensure_venv() {
     say "creating virtualenv in .venv"
     "$python" -m venv "$VENV" || die "could not create a venv (on Debian: apt-get install python3-venv)"
   fi
-  local stamp="$VENV/.requirements.sha256" want
-  want="$(cd "$ROOT" && cat "$@" | sha256sum | cut -d' ' -f1)"
-  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-    say "installing Python packages ($*)"
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
-    (cd "$ROOT" && for f in "$@"; do "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$f"; done)
-    echo "$want" >"$stamp"
-  fi
+  local file stamp want
+  for file in "$@"; do
+    stamp="$VENV/.installed-$(basename "$file").sha256"
+    want="$(sha256sum "$ROOT/$file" | cut -d' ' -f1)"
+    if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+      say "installing Python packages from $file"
+      "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$ROOT/$file" \
+        || die "pip could not install $file"
+      echo "$want" >"$stamp"
+    fi
+  done
 }
 
 redis_answers() {

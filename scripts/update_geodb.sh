@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Download MaxMind's GeoLite2 City database into $GEOIP_PATH (default geo_data/), verify its
+# SHA-256 and that it opens, and swap it in atomically. Needs MAXMIND_ACCOUNT_ID and
+# MAXMIND_LICENSE_KEY (a free GeoLite2 account); MAXMIND_DOWNLOAD_URL overrides the endpoint.
+# Any failure exits 1 with one line on stderr and leaves the current database in place.
+#
+# MaxMind publishes updates twice a week; a cron line for Tuesdays and Fridays:
+#   17 4 * * 2,5  cd /srv/site && MAXMIND_ACCOUNT_ID=... MAXMIND_LICENSE_KEY=... scripts/update_geodb.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+
+ensure_venv requirements.txt
+cd "$ROOT"
+exec "$VENV/bin/python" -m security.geodb_update

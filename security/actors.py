@@ -6,7 +6,7 @@ import logging
 import dramatiq
 from periodiq import cron
 
-from . import drain, retention
+from . import detection, drain, retention
 from .conf import conf
 
 logger = logging.getLogger(__name__)
@@ -26,3 +26,11 @@ def delete_old_request_logs() -> None:
     deleted = retention.delete_old_logs(conf.LOG_RETENTION_DAYS)
     if deleted:
         logger.info("deleted %d request logs older than %d days", deleted, conf.LOG_RETENTION_DAYS)
+
+
+# Few retries and a lock: a failing scan must not pile up behind the next hourly one.
+@dramatiq.actor(max_retries=2, time_limit=1_800_000, periodic=cron("0 * * * *"))
+def detect_anomalies() -> None:
+    findings = detection.scan_exclusively(hours=1)
+    if findings:
+        logger.warning("anomaly scan flagged %d IP/reason pairs", len(findings))

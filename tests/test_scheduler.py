@@ -15,6 +15,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 def test_periodic_actors_are_registered_with_their_schedules():
     assert actors.drain_request_logs.options["periodic"] == CronSpec.parse("* * * * *")
     assert actors.delete_old_request_logs.options["periodic"] == CronSpec.parse("17 * * * *")
+    assert actors.detect_anomalies.options["periodic"] == CronSpec.parse("0 * * * *")
 
 
 def start_scheduler(log_path) -> SimpleExecutor:

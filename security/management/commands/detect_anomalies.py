@@ -1,0 +1,27 @@
+import json
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from security import detection
+
+MAX_HOURS = 24 * 30
+
+
+class Command(BaseCommand):
+    help = "Run the anomaly scan now over the last N hours; print one JSON line per finding."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--hours", default="1", help="window length in hours (default 1)")
+
+    def handle(self, *args, **options) -> None:
+        try:
+            hours = int(options["hours"])
+        except ValueError:
+            hours = 0
+        if not 1 <= hours <= MAX_HOURS:
+            raise CommandError(f"--hours must be a whole number from 1 to {MAX_HOURS}")
+        findings = detection.scan_exclusively(hours)
+        if findings is None:
+            raise CommandError("another anomaly scan is running; try again when it is done")
+        for finding in findings:
+            self.stdout.write(json.dumps(finding.as_json()))

@@ -1,0 +1,186 @@
+import json
+import uuid
+from datetime import timedelta
+
+import dramatiq
+import pytest
+from django.contrib.auth.models import User
+from django.core.management import CommandError, call_command
+from django.test import Client
+from django.utils import timezone
+from periodiq import CronSpec
+
+from security import actors, detection, drain, logsink
+from security.blocklist import block, is_blocked
+from security.models import BlockedIP, BlockSource, RequestLog, SuspiciousIP
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+HEAVY, PROBER, VISITOR = "203.0.113.50", "198.51.100.51", "192.0.2.52"
+
+
+def traffic(client: Client, ip: str, paths: list[str]) -> None:
+    for path in paths:
+        client.get(path, REMOTE_ADDR=ip)
+
+
+def store() -> None:
+    logsink.log_buffer.flush()
+    drain.drain()
+
+
+def scan_output(capsys, *args: str) -> list[dict]:
+    call_command("detect_anomalies", *args)
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+
+@pytest.fixture
+def seeded(client: Client) -> None:
+    traffic(client, HEAVY, ["/"] * 150)
+    traffic(client, PROBER, ["/", "/.env", "/wp-login.php", "/.git/config"])
+    traffic(client, VISITOR, ["/", "/login/"] * 10)
+    store()
+
+
+def snapshot() -> list[tuple]:
+    return list(
+        SuspiciousIP.objects.order_by("ip_address", "reason").values_list(
+            "ip_address",
+            "reason",
+            "window_start",
+            "window_end",
+            "requests",
+            "total_requests",
+            "evidence",
+            "first_seen",
+            "last_seen",
+            "status",
+        )
+    )
+
+
+def test_heavy_client_and_prober_are_flagged_visitor_is_not(seeded, capsys):
+    findings = scan_output(capsys)
+    assert {"ip": HEAVY, "reason": "high_volume", "requests": 150} in findings
+    assert {"ip": PROBER, "reason": "probe", "requests": 3} in findings
+    assert VISITOR not in {f["ip"] for f in findings}
+    prober = SuspiciousIP.objects.get(ip_address=PROBER, reason="probe")
+    assert prober.evidence["sample_paths"] == ["/.env", "/.git/config", "/wp-login.php"]
+    assert prober.total_requests == 4
+
+
+def test_a_second_run_changes_nothing(seeded, capsys):
+    first = scan_output(capsys)
+    rows = snapshot()
+    second = scan_output(capsys)
+    assert second == first
+    assert snapshot() == rows
+    assert SuspiciousIP.objects.count() == len(first)
+
+
+def test_operator_decisions_survive_a_rescan(seeded):
+    detection.scan()
+    SuspiciousIP.objects.filter(ip_address=PROBER).update(status="dismissed")
+    detection.scan()
+    assert SuspiciousIP.objects.get(ip_address=PROBER).status == "dismissed"
+
+
+def test_scanning_and_rate_limited_clients_are_flagged(client: Client):
+    traffic(client, "198.51.100.60", [f"/missing-{i}/" for i in range(25)])
+    for _ in range(12):
+        client.post("/login/", {"username": "x", "password": "y"}, REMOTE_ADDR="198.51.100.61")
+    store()
+    reasons = {(f.ip, f.reason) for f in detection.scan()}
+    assert ("198.51.100.60", "not_found") in reasons
+    assert ("198.51.100.61", "rate_limited") in reasons
+    assert ("198.51.100.61", "sensitive") in reasons  # answered 4xx on /login
+
+
+def test_staff_allowlisted_and_blocked_traffic_is_not_flagged(client: Client):
+    staff = User.objects.create_user("ops", password="pw-ops-12345", is_staff=True)
+    staff_client = Client()
+    staff_client.force_login(staff)
+    traffic(staff_client, "10.0.0.5", ["/admin/"] * 120)
+    call_command("allow_ip", "192.0.2.70")
+    traffic(client, "192.0.2.70", ["/.env"] + ["/"] * 120)
+    block(["203.0.113.71"])
+    traffic(client, "203.0.113.71", ["/"] * 150 + ["/.env"])
+    store()
+    flagged = {f.ip for f in detection.scan()}
+    assert flagged.isdisjoint({"10.0.0.5", "192.0.2.70", "203.0.113.71"})
+
+
+def test_only_the_window_counts():
+    old = timezone.now() - timedelta(hours=3)
+    RequestLog.objects.bulk_create(
+        RequestLog(
+            record_id=uuid.uuid4(),
+            timestamp=old,
+            ip_address="203.0.113.80",
+            method="GET",
+            path="/.env",
+            status_code=404,
+        )
+        for _ in range(200)
+    )
+    assert detection.scan(hours=1) == []
+    assert {f.reason for f in detection.scan(hours=4)} == {"high_volume", "probe"}
+
+
+def test_automatic_blocking_when_enabled(seeded, settings, client: Client):
+    settings.SECURITY_AUTO_BLOCK = True
+    block([HEAVY])  # already blocked for good: must stay that way
+    detection.scan()
+    prober = BlockedIP.objects.get(ip_address=PROBER)
+    assert prober.source == BlockSource.AUTOMATIC
+    assert "probe" in prober.reason
+    expected = timezone.now() + timedelta(hours=24)
+    assert abs((prober.expires_at - expected).total_seconds()) < 60
+    assert BlockedIP.objects.get(ip_address=HEAVY).expires_at is None
+    assert not is_blocked(VISITOR)
+    assert client.get("/", REMOTE_ADDR=PROBER).status_code == 403
+    blocks = list(BlockedIP.objects.order_by("ip_address").values_list("ip_address", "expires_at"))
+    detection.scan()
+    assert (
+        list(BlockedIP.objects.order_by("ip_address").values_list("ip_address", "expires_at"))
+        == blocks
+    )
+
+
+def test_automatic_blocking_is_off_by_default(seeded):
+    detection.scan()
+    assert not BlockedIP.objects.exists()
+
+
+def test_a_running_scan_makes_another_skip(seeded, redis_client, capsys):
+    lock = redis_client.lock(detection.LOCK_KEY, timeout=30)
+    assert lock.acquire(blocking=False)
+    assert detection.scan_exclusively() is None
+    with pytest.raises(CommandError, match="another anomaly scan is running"):
+        call_command("detect_anomalies")
+    lock.release()
+    assert detection.scan_exclusively()
+
+
+@pytest.mark.parametrize("hours", ["0", "-1", "abc", "1.5", "100000"])
+def test_bad_hours_are_refused(hours):
+    with pytest.raises(CommandError, match="--hours must be a whole number"):
+        call_command("detect_anomalies", "--hours", hours)
+
+
+def test_hourly_schedule_and_few_retries():
+    assert actors.detect_anomalies.options["periodic"] == CronSpec.parse("0 * * * *")
+    assert actors.detect_anomalies.options["max_retries"] == 2
+
+
+def test_the_actor_runs_the_scan_in_a_worker(seeded):
+    broker = dramatiq.get_broker()
+    worker = dramatiq.Worker(broker, worker_timeout=100)
+    worker.start()
+    try:
+        actors.detect_anomalies.send()
+        broker.join(actors.detect_anomalies.queue_name, fail_fast=True)
+        worker.join()
+    finally:
+        worker.stop()
+    assert SuspiciousIP.objects.filter(ip_address=HEAVY, reason="high_volume").exists()

@@ -9,6 +9,17 @@ export PYTHONUNBUFFERED=1
 
 ensure_venv requirements.txt requirements-dev.txt
 ensure_redis "$TEST_REDIS_URL"
+# The dashboard test drives Debian's Chromium with Playwright (no browser download).
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    say "installing chromium with apt-get (for the browser test)"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+      || die "apt-get could not install chromium"
+  else
+    die "the browser test needs /usr/bin/chromium (Debian: sudo apt-get install chromium)"
+  fi
+fi
 cd "$ROOT"
 
 say "ruff check"

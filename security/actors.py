@@ -6,7 +6,7 @@ import logging
 import dramatiq
 from periodiq import cron
 
-from . import detection, drain, retention
+from . import detection, drain, retention, rollups
 from .conf import conf
 
 logger = logging.getLogger(__name__)
@@ -26,6 +26,7 @@ def delete_old_request_logs() -> None:
     deleted = retention.delete_old_logs(conf.LOG_RETENTION_DAYS)
     if deleted:
         logger.info("deleted %d request logs older than %d days", deleted, conf.LOG_RETENTION_DAYS)
+    rollups.delete_old_rollups(conf.ROLLUP_RETENTION_DAYS)
 
 
 # Few retries and a lock: a failing scan must not pile up behind the next hourly one.

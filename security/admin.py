@@ -1,13 +1,27 @@
-from django.contrib import admin
+from datetime import timedelta
+
+from django.contrib import admin, messages
+from django.core.paginator import Paginator
+from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.functional import cached_property
 
 from . import blocklist
-from .models import AllowedIP, BlockedIP, RequestLog, SuspiciousIP
+from .models import (
+    AllowedIP,
+    BlockedIP,
+    RequestLog,
+    RequestRollup,
+    RollupKind,
+    SuspicionStatus,
+    SuspiciousIP,
+)
 from .targets import InvalidInput, parse_target
 
 
 class TargetFormMixin:
-    """Normalise and validate the address field like the commands do."""
+    """Validate and normalise the address field exactly as the commands do."""
 
     def get_form(self, request, obj=None, **kwargs):
         form = super().get_form(request, obj, **kwargs)
@@ -26,18 +40,7 @@ class TargetFormMixin:
         form.clean = clean
         return form
 
-
-@admin.register(BlockedIP)
-class BlockedIPAdmin(TargetFormMixin, admin.ModelAdmin):
-    list_display = ["ip_address", "reason", "source", "created_at", "expires_at", "is_active"]
-    list_filter = ["source", ("expires_at", admin.EmptyFieldListFilter)]
-    search_fields = ["ip_address", "reason"]
-    date_hierarchy = "created_at"
-
-    @admin.display(boolean=True)
-    def is_active(self, obj: BlockedIP) -> bool:
-        return obj.is_active
-
+    # Every change reaches the compiled blocklists of all processes.
     def save_model(self, request: HttpRequest, obj, form, change) -> None:
         super().save_model(request, obj, form, change)
         blocklist.announce_change()
@@ -51,20 +54,109 @@ class BlockedIPAdmin(TargetFormMixin, admin.ModelAdmin):
         blocklist.announce_change()
 
 
+@admin.register(BlockedIP)
+class BlockedIPAdmin(TargetFormMixin, admin.ModelAdmin):
+    list_display = ["ip_address", "reason", "source", "created_at", "expires_at", "is_active"]
+    list_filter = ["source", ("expires_at", admin.EmptyFieldListFilter)]
+    search_fields = ["ip_address", "reason"]
+    date_hierarchy = "created_at"
+
+    @admin.display(boolean=True)
+    def is_active(self, obj: BlockedIP) -> bool:
+        return obj.is_active
+
+
 @admin.register(AllowedIP)
-class AllowedIPAdmin(BlockedIPAdmin):
+class AllowedIPAdmin(TargetFormMixin, admin.ModelAdmin):
     list_display = ["ip_address", "reason", "created_at"]
-    list_filter = []
-    date_hierarchy = None
+    search_fields = ["ip_address", "reason"]
+
+
+class CappedCountPaginator(Paginator):
+    """Counts at most CAP rows: a full COUNT(*) over millions of log rows on every page view
+    is what makes log admins time out."""
+
+    CAP = 10_000
+
+    @cached_property
+    def count(self) -> int:
+        return self.object_list[: self.CAP].count()
+
+
+class StatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+    CLASSES = {"2xx": (200, 300), "3xx": (300, 400), "4xx": (400, 500), "5xx": (500, 600)}
+    CODES = ["403", "404", "429"]
+
+    def lookups(self, request, model_admin):
+        return [(k, k) for k in self.CLASSES] + [(code, code) for code in self.CODES]
+
+    def queryset(self, request, queryset: QuerySet) -> QuerySet:
+        value = self.value()
+        if value in self.CLASSES:
+            low, high = self.CLASSES[value]
+            return queryset.filter(status_code__gte=low, status_code__lt=high)
+        if value in self.CODES:
+            return queryset.filter(status_code=int(value))
+        return queryset
+
+
+class MethodFilter(admin.SimpleListFilter):
+    title = "method"
+    parameter_name = "method"
+    METHODS = ["GET", "POST", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+    def lookups(self, request, model_admin):
+        return [(m, m) for m in self.METHODS]
+
+    def queryset(self, request, queryset: QuerySet) -> QuerySet:
+        return queryset.filter(method=self.value()) if self.value() else queryset
+
+
+class CountryFilter(admin.SimpleListFilter):
+    """Choices from the rollups (small), not SELECT DISTINCT over the log table."""
+
+    title = "country"
+    parameter_name = "country"
+
+    def lookups(self, request, model_admin):
+        codes = (
+            RequestRollup.objects.filter(kind=RollupKind.COUNTRY)
+            .exclude(key="")
+            .values_list("key", flat=True)
+            .distinct()
+            .order_by("key")[:300]
+        )
+        return [(code, code) for code in codes]
+
+    def queryset(self, request, queryset: QuerySet) -> QuerySet:
+        return queryset.filter(country_code=self.value()) if self.value() else queryset
 
 
 @admin.register(RequestLog)
 class RequestLogAdmin(admin.ModelAdmin):
-    list_display = ["timestamp", "ip_address", "method", "path", "status_code", "country", "city"]
-    list_filter = ["status_code", "method", "blocked"]
+    list_display = [
+        "timestamp",
+        "ip_address",
+        "method",
+        "short_path",
+        "status_code",
+        "country",
+        "city",
+        "username",
+        "blocked",
+    ]
+    list_filter = [StatusFilter, MethodFilter, CountryFilter, "blocked"]
     search_fields = ["=ip_address", "path"]
     date_hierarchy = "timestamp"
+    paginator = CappedCountPaginator
     show_full_result_count = False
+    list_per_page = 100
+
+    @admin.display(description="path")
+    def short_path(self, obj: RequestLog) -> str:
+        return obj.path if len(obj.path) <= 80 else obj.path[:79] + "…"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -75,6 +167,67 @@ class RequestLogAdmin(admin.ModelAdmin):
 
 @admin.register(SuspiciousIP)
 class SuspiciousIPAdmin(admin.ModelAdmin):
-    list_display = ["ip_address", "reason", "requests", "window_start", "status", "last_seen"]
+    list_display = [
+        "ip_address",
+        "reason",
+        "requests",
+        "total_requests",
+        "window_start",
+        "last_seen",
+        "status",
+    ]
     list_filter = ["reason", "status"]
     search_fields = ["=ip_address"]
+    date_hierarchy = "window_start"
+    actions = ["block_for_a_day", "block_permanently", "allowlist", "dismiss"]
+    readonly_fields = [
+        "ip_address",
+        "reason",
+        "window_start",
+        "window_end",
+        "requests",
+        "total_requests",
+        "evidence",
+        "first_seen",
+        "last_seen",
+        "detected_at",
+    ]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def _ips(self, queryset: QuerySet) -> list[str]:
+        return sorted(set(queryset.values_list("ip_address", flat=True)))
+
+    def _mark(self, queryset: QuerySet, status: str) -> None:
+        SuspiciousIP.objects.filter(ip_address__in=self._ips(queryset)).update(status=status)
+
+    @admin.action(description="Block selected IPs for 24 hours")
+    def block_for_a_day(self, request: HttpRequest, queryset: QuerySet) -> None:
+        ips = self._ips(queryset)
+        blocklist.block(
+            ips,
+            reason="flagged by the anomaly scan",
+            expires_at=timezone.now() + timedelta(hours=24),
+        )
+        self._mark(queryset, SuspicionStatus.BLOCKED)
+        self.message_user(request, f"Blocked {len(ips)} IP(s) for 24 hours.", messages.SUCCESS)
+
+    @admin.action(description="Block selected IPs permanently")
+    def block_permanently(self, request: HttpRequest, queryset: QuerySet) -> None:
+        ips = self._ips(queryset)
+        blocklist.block(ips, reason="flagged by the anomaly scan")
+        self._mark(queryset, SuspicionStatus.BLOCKED)
+        self.message_user(request, f"Blocked {len(ips)} IP(s) permanently.", messages.SUCCESS)
+
+    @admin.action(description="Allowlist selected IPs (never block or flag them)")
+    def allowlist(self, request: HttpRequest, queryset: QuerySet) -> None:
+        ips = self._ips(queryset)
+        blocklist.allow(ips, reason="allowlisted from the suspicious IPs")
+        self._mark(queryset, SuspicionStatus.ALLOWLISTED)
+        self.message_user(request, f"Allowlisted {len(ips)} IP(s).", messages.SUCCESS)
+
+    @admin.action(description="Dismiss (not a threat)")
+    def dismiss(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._mark(queryset, SuspicionStatus.DISMISSED)
+        self.message_user(request, "Dismissed.", messages.SUCCESS)

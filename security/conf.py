@@ -42,6 +42,10 @@ class SecuritySettings:
         return int(getattr(settings, "SECURITY_LOG_RETENTION_DAYS", 30))
 
     @property
+    def ROLLUP_RETENTION_DAYS(self) -> int:
+        return int(getattr(settings, "SECURITY_ROLLUP_RETENTION_DAYS", 400))
+
+    @property
     def BLOCKLIST_CHECK_INTERVAL(self) -> float:
         return float(getattr(settings, "SECURITY_BLOCKLIST_CHECK_INTERVAL", 1.0))
 

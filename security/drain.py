@@ -16,7 +16,7 @@ from django.db import transaction
 from redis import Redis
 from redis.exceptions import ResponseError
 
-from . import records
+from . import records, rollups
 from .conf import conf
 from .models import RequestLog
 from .redis_client import get_redis
@@ -48,11 +48,22 @@ def geolocate_records(batch: list[records.Record], use_network: bool) -> dict[st
 
 
 def store_records(batch: list[records.Record], use_network: bool = True) -> int:
+    """Insert the records not stored yet, and count only those into the rollups."""
     geo = geolocate_records(batch, use_network)
-    rows = [records.to_model(record, geo.get(record.get("ip") or "")) for record in batch]
+    rows = {}
+    for record in batch:
+        row = records.to_model(record, geo.get(record.get("ip") or ""))
+        rows[row.record_id] = row
     with transaction.atomic():
-        RequestLog.objects.bulk_create(rows, batch_size=500, ignore_conflicts=True)
-    return len(rows)
+        ids = list(rows)
+        for start in range(0, len(ids), 500):
+            stored = RequestLog.objects.filter(record_id__in=ids[start : start + 500])
+            for record_id in stored.values_list("record_id", flat=True):
+                del rows[record_id]
+        new = list(rows.values())
+        RequestLog.objects.bulk_create(new, batch_size=500, ignore_conflicts=True)
+        rollups.add(rollups.count_rows(new))
+    return len(new)
 
 
 def _parse(entries: list) -> tuple[list[bytes], list[records.Record], list[bytes]]:

@@ -131,3 +131,31 @@ class SuspiciousIP(models.Model):
 
     def __str__(self) -> str:
         return f"{self.ip_address} ({self.get_reason_display()})"
+
+
+class RollupKind(models.TextChoices):
+    TOTAL = "total", "All requests"
+    STATUS = "status", "Status code"
+    COUNTRY = "country", "Country"
+    IP = "ip", "IP address"
+    PATH = "path", "Path"
+    BLOCKED = "blocked", "Blocked"
+
+
+class RequestRollup(models.Model):
+    """Hourly request counts by one dimension, kept by the drain so the dashboard reads a few
+    hundred rows instead of aggregating millions of RequestLog rows per page view."""
+
+    hour = models.DateTimeField()
+    kind = models.CharField(max_length=8, choices=RollupKind.choices)
+    key = models.CharField(max_length=200, blank=True)
+    count = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["hour", "kind", "key"], name="rollup_once_per_key")
+        ]
+        indexes = [models.Index(fields=["kind", "hour"], name="rollup_kind_hour")]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H:00} {self.kind}={self.key}: {self.count}"

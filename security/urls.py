@@ -5,5 +5,7 @@ from . import views
 app_name = "security"
 
 urlpatterns = [
-    path("dashboard/", views.dashboard, name="dashboard"),
+    path("dashboard/", views.dashboard_page, name="dashboard"),
+    path("dashboard/data.json", views.dashboard_data, name="dashboard-data"),
+    path("dashboard/block/", views.block_suspicious, name="dashboard-block"),
 ]

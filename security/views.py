@@ -1,8 +1,18 @@
-from django.contrib.admin.views.decorators import staff_member_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from datetime import timedelta
 
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from . import blocklist, dashboard
+from .models import SuspicionStatus, SuspiciousIP
 from .ratelimits import FALLBACK_RETRY_AFTER
+from .targets import InvalidInput, parse_target
+
+staff_only = staff_member_required(login_url="login")
 
 
 def ratelimited(request: HttpRequest, exception: Exception) -> HttpResponse:
@@ -15,6 +25,41 @@ def ratelimited(request: HttpRequest, exception: Exception) -> HttpResponse:
     return response
 
 
-@staff_member_required(login_url="login")
-def dashboard(request: HttpRequest) -> HttpResponse:
-    return render(request, "security/dashboard.html")
+def chosen_range(request: HttpRequest) -> str:
+    value = request.GET.get("range", "24h")
+    return value if value in dashboard.RANGES else "24h"
+
+
+@staff_only
+def dashboard_page(request: HttpRequest) -> HttpResponse:
+    context = {
+        "range": chosen_range(request),
+        "ranges": list(dashboard.RANGES),
+        "suspicious": dashboard.newest_suspicious(),
+    }
+    return render(request, "security/dashboard.html", context)
+
+
+@staff_only
+def dashboard_data(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(dashboard.summary(chosen_range(request)))
+
+
+@staff_only
+@require_POST
+def block_suspicious(request: HttpRequest) -> HttpResponse:
+    try:
+        target = parse_target(request.POST.get("ip", ""))
+    except InvalidInput as error:
+        messages.error(request, str(error))
+        return redirect("security:dashboard")
+    blocklist.block(
+        [target],
+        reason=f"blocked from the dashboard by {request.user.get_username()}",
+        expires_at=timezone.now() + timedelta(hours=24),
+    )
+    SuspiciousIP.objects.filter(ip_address=target, status=SuspicionStatus.NEW).update(
+        status=SuspicionStatus.BLOCKED
+    )
+    messages.success(request, f"{target} is blocked for 24 hours.")
+    return redirect("security:dashboard")

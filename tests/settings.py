@@ -37,7 +37,11 @@ DRAMATIQ_BROKER = {
     ],
 }
 
-PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Fast hashing for users made in tests; PBKDF2 too, for users a server process must verify.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.MD5PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
 
 STATIC_ROOT = RUN_DIR / "staticfiles"
 STATIC_ROOT.mkdir(exist_ok=True)

@@ -1,0 +1,85 @@
+"""What the staff dashboard shows, read from the hourly rollups (a few hundred rows), not from
+millions of RequestLog rows."""
+
+from datetime import datetime, timedelta
+
+from django.db.models import Sum
+from django.utils import timezone
+
+from .models import RequestRollup, RollupKind, SuspicionStatus, SuspiciousIP
+
+RANGES = {"24h": timedelta(hours=24), "7d": timedelta(days=7)}
+TOP = 10
+
+
+def window_start(range_name: str, now: datetime | None = None) -> datetime:
+    now = now or timezone.now()
+    return (now - RANGES[range_name]).replace(minute=0, second=0, microsecond=0) + timedelta(
+        hours=1
+    )
+
+
+def totals_by_key(kind: str, start: datetime, limit: int | None = TOP) -> list[dict]:
+    rows = (
+        RequestRollup.objects.filter(kind=kind, hour__gte=start)
+        .values("key")
+        .annotate(count=Sum("count"))
+        .order_by("-count", "key")
+    )
+    if limit:
+        rows = rows[:limit]
+    return [{"key": row["key"], "count": row["count"]} for row in rows]
+
+
+def requests_over_time(start: datetime, now: datetime) -> list[dict]:
+    counts = dict(
+        RequestRollup.objects.filter(kind=RollupKind.TOTAL, hour__gte=start).values_list(
+            "hour", "count"
+        )
+    )
+    hours = []
+    hour = start
+    while hour <= now:
+        hours.append({"hour": hour.isoformat(), "count": counts.get(hour, 0)})
+        hour += timedelta(hours=1)
+    return hours
+
+
+def status_classes(start: datetime) -> dict[str, int]:
+    classes = {"2xx": 0, "3xx": 0, "4xx": 0, "5xx": 0}
+    for row in totals_by_key(RollupKind.STATUS, start, limit=None):
+        label = f"{row['key'][:1]}xx"
+        if label in classes:
+            classes[label] += row["count"]
+    return classes
+
+
+def summary(range_name: str = "24h", now: datetime | None = None) -> dict:
+    now = now or timezone.now()
+    start = window_start(range_name, now)
+    statuses = {row["key"]: row["count"] for row in totals_by_key(RollupKind.STATUS, start, None)}
+    blocked = sum(row["count"] for row in totals_by_key(RollupKind.BLOCKED, start, None))
+    series = requests_over_time(start, now)
+    return {
+        "range": range_name,
+        "since": start.isoformat(),
+        "total": sum(point["count"] for point in series),
+        "blocked": blocked,
+        "rate_limited": statuses.get("429", 0),
+        "series": series,
+        "status_classes": status_classes(start),
+        "top_countries": [
+            {"key": row["key"] or "unknown", "count": row["count"]}
+            for row in totals_by_key(RollupKind.COUNTRY, start)
+        ],
+        "top_ips": totals_by_key(RollupKind.IP, start),
+        "top_paths": totals_by_key(RollupKind.PATH, start),
+    }
+
+
+def newest_suspicious(limit: int = 10) -> list[SuspiciousIP]:
+    return list(
+        SuspiciousIP.objects.filter(status=SuspicionStatus.NEW).order_by(
+            "-detected_at", "ip_address"
+        )[:limit]
+    )

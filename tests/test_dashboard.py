@@ -1,0 +1,150 @@
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import User
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from security import detection, drain, logsink
+from security.blocklist import block, is_blocked
+from security.models import SuspiciousIP
+from security.records import to_model
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def staff_client() -> Client:
+    client = Client()
+    client.force_login(User.objects.create_user("ops", password="pw-ops-12345", is_staff=True))
+    return client
+
+
+def store() -> None:
+    logsink.log_buffer.flush()
+    drain.drain()
+
+
+@pytest.fixture
+def traffic(client: Client) -> None:
+    for _ in range(30):
+        client.get("/", REMOTE_ADDR="203.0.113.90")
+    for i in range(5):
+        client.get(f"/missing/{i}/", REMOTE_ADDR="198.51.100.91")
+    client.get("/.env", REMOTE_ADDR="198.51.100.91")
+    for _ in range(9):
+        client.post("/login/", {"username": "x", "password": "y"}, REMOTE_ADDR="192.0.2.92")
+    block(["192.0.2.93"])
+    for _ in range(4):
+        client.get("/", REMOTE_ADDR="192.0.2.93")
+    store()
+
+
+@pytest.mark.parametrize("url", ["/security/dashboard/", "/security/dashboard/data.json"])
+def test_anonymous_and_non_staff_are_sent_to_login(client: Client, url):
+    response = client.get(url)
+    assert response.status_code == 302
+    assert response["Location"].startswith("/login/?next=")
+    client.force_login(User.objects.create_user("user", password="pw-user-12345"))
+    assert client.get(url).status_code == 302
+
+
+def test_data_endpoint_summarises_logged_traffic(traffic, staff_client: Client):
+    data = staff_client.get("/security/dashboard/data.json").json()
+    assert data["total"] == 49
+    assert data["blocked"] == 4
+    assert data["rate_limited"] == 4
+    assert data["status_classes"] == {"2xx": 35, "3xx": 0, "4xx": 14, "5xx": 0}
+    assert data["top_ips"][0] == {"key": "203.0.113.90", "count": 30}
+    assert {"key": "/.env", "count": 1} in data["top_paths"]
+    assert data["top_countries"] == [{"key": "unknown", "count": 49}]
+    assert sum(point["count"] for point in data["series"]) == 49
+    assert len(data["series"]) == 24
+    week = staff_client.get("/security/dashboard/data.json?range=7d").json()
+    assert (week["total"], len(week["series"])) == (49, 168)
+
+
+def test_rollups_do_not_double_count_redelivered_records(traffic, staff_client: Client):
+    from security.models import RequestLog
+
+    rows = list(RequestLog.objects.all())
+    batch = [
+        {
+            "id": row.record_id.hex,
+            "ts": row.timestamp.timestamp(),
+            "ip": row.ip_address,
+            "m": row.method,
+            "p": row.path,
+            "s": row.status_code,
+        }
+        for row in rows
+    ]
+    assert drain.store_records(batch) == 0
+    assert staff_client.get("/security/dashboard/data.json").json()["total"] == 49
+    assert to_model(batch[0]).record_id == rows[0].record_id
+
+
+def test_page_lists_suspicious_ips_and_blocks_with_one_click(traffic, staff_client: Client):
+    detection.scan()
+    page = staff_client.get("/security/dashboard/")
+    assert page.status_code == 200
+    assert b"198.51.100.91" in page.content
+    assert b"chart.umd.min.js" in page.content
+    response = staff_client.post("/security/dashboard/block/", {"ip": "198.51.100.91"})
+    assert response.status_code == 302
+    assert is_blocked("198.51.100.91")
+    assert set(
+        SuspiciousIP.objects.filter(ip_address="198.51.100.91").values_list("status", flat=True)
+    ) == {"blocked"}
+    bad = staff_client.post("/security/dashboard/block/", {"ip": "not-an-ip"}, follow=True)
+    assert b"is not an IPv4/IPv6 address" in bad.content
+
+
+def test_chart_library_is_served_locally_with_its_licence(staff_client: Client):
+    from django.contrib.staticfiles import finders
+
+    assert finders.find("security/vendor/chart.umd.min.js")
+    assert "MIT License" in Path(finders.find("security/vendor/chart.js-LICENSE.md")).read_text()
+
+
+def test_log_admin_never_counts_the_whole_table(traffic, staff_client: Client):
+    staff = User.objects.get(username="ops")
+    staff.is_superuser = True
+    staff.save()
+    with CaptureQueriesContext(connection) as queries:
+        response = staff_client.get("/admin/security/requestlog/?status=4xx&country=&method=GET")
+    assert response.status_code == 200
+    counts = [
+        q["sql"]
+        for q in queries
+        if "COUNT(" in q["sql"].upper() and "security_requestlog" in q["sql"]
+    ]
+    assert counts and all("LIMIT 10000" in sql for sql in counts)
+    assert staff_client.get("/admin/security/requestlog/?q=203.0.113.90").status_code == 200
+
+
+def test_suspicious_admin_actions(traffic, staff_client: Client):
+    staff = User.objects.get(username="ops")
+    staff.is_superuser = True
+    staff.save()
+    detection.scan()
+    url = "/admin/security/suspiciousip/"
+
+    def act(action: str, ip: str) -> None:
+        ids = SuspiciousIP.objects.filter(ip_address=ip).values_list("pk", flat=True)
+        response = staff_client.post(url, {"action": action, "_selected_action": list(ids)})
+        assert response.status_code == 302
+
+    act("block_for_a_day", "198.51.100.91")
+    assert is_blocked("198.51.100.91")
+    act("dismiss", "192.0.2.92")
+    assert set(
+        SuspiciousIP.objects.filter(ip_address="192.0.2.92").values_list("status", flat=True)
+    ) == {"dismissed"}
+    act("allowlist", "192.0.2.92")
+    from security.models import AllowedIP
+
+    assert AllowedIP.objects.filter(ip_address="192.0.2.92").exists()
+    statuses = SuspiciousIP.objects.filter(ip_address="192.0.2.92").values_list("status", flat=True)
+    assert set(statuses) == {"allowlisted"}

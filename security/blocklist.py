@@ -19,7 +19,7 @@ from django.utils import timezone
 from redis.exceptions import RedisError
 
 from .conf import conf
-from .matcher import NetworkSet
+from .matcher import NetworkSet, address_key
 from .models import AllowedIP, BlockedIP, BlockSource
 from .redis_client import get_redis
 
@@ -40,7 +40,12 @@ class CompiledBlocklist:
         self.next_expiry = next_expiry  # wall-clock seconds; rebuild when it passes
 
     def is_blocked(self, ip: str) -> bool:
-        return ip in self.blocked and ip not in self.allowed
+        key = address_key(ip)
+        return (
+            key is not None
+            and self.blocked.contains_key(key)
+            and not self.allowed.contains_key(key)
+        )
 
 
 def active_blocks():

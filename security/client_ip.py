@@ -24,10 +24,15 @@ from .conf import conf
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
+_UNSET = object()
+
 # Header values longer than this are not a proxy chain anyone runs; don't parse megabytes.
 MAX_FORWARDED_LENGTH = 4096
 
 
+# Cached: the same few peers and proxies are parsed again on every request. Bounded, so a
+# flood of forged header values only churns it.
+@lru_cache(maxsize=16384)
 def parse_ip(value: str) -> IPAddress | None:
     """Parse one address as proxies write it: '1.2.3.4', '1.2.3.4:80', '[::1]:80', '::1%eth0'."""
     value = value.strip().strip('"')
@@ -90,12 +95,14 @@ def resolve_client_ip(meta: dict, trusted_proxies: tuple[str, ...], header: str)
 
 def get_client_ip(request: HttpRequest) -> str | None:
     """The client IP of this request, computed once and kept on the request."""
-    try:
-        return request.client_ip  # type: ignore[attr-defined]
-    except AttributeError:
-        ip = resolve_client_ip(request.META, conf.TRUSTED_PROXIES, conf.FORWARDED_HEADER)
-        request.client_ip = ip  # type: ignore[attr-defined]
-        return ip
+    cached = request.__dict__.get("client_ip", _UNSET)
+    if cached is not _UNSET:
+        return cached
+    proxies = conf.TRUSTED_PROXIES
+    header = conf.FORWARDED_HEADER if proxies else ""
+    ip = resolve_client_ip(request.META, proxies, header)
+    request.client_ip = ip  # type: ignore[attr-defined]
+    return ip
 
 
 def ratelimit_ip(request: HttpRequest) -> str:

@@ -34,10 +34,6 @@ class SecuritySettings:
         return int(getattr(settings, "SECURITY_LOG_BUFFER_LIMIT", 100_000))
 
     @property
-    def LOG_DRAIN_BATCH(self) -> int:
-        return int(getattr(settings, "SECURITY_LOG_DRAIN_BATCH", 1000))
-
-    @property
     def LOG_RETENTION_DAYS(self) -> int:
         return int(getattr(settings, "SECURITY_LOG_RETENTION_DAYS", 30))
 

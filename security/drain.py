@@ -26,6 +26,8 @@ logger = logging.getLogger(__name__)
 DRAIN_GROUP = "drain"
 DRAIN_CLAIM_IDLE_MS = 60_000
 DEAD_LETTER_SUFFIX = ":dead"
+# Each stream entry is one flushed batch of up to SECURITY_LOG_FLUSH_SIZE records.
+ENTRIES_PER_READ = 10
 
 
 def consumer_name() -> str:
@@ -73,7 +75,7 @@ def _parse(entries: list) -> tuple[list[bytes], list[records.Record], list[bytes
             ids.append(entry_id)
             continue
         try:
-            batch.append(records.decode(fields[b"r"]))
+            batch.extend(records.decode_batch(fields[b"b"]))
             ids.append(entry_id)
         except (KeyError, ValueError, TypeError):
             bad.append(entry_id)
@@ -119,14 +121,14 @@ def drain(time_budget: float = 20.0) -> int:
         DRAIN_GROUP,
         consumer,
         min_idle_time=DRAIN_CLAIM_IDLE_MS,
-        count=conf.LOG_DRAIN_BATCH,
+        count=ENTRIES_PER_READ,
     )
     if stale:
         stored += _process(client, stale)
     deadline = time.monotonic() + time_budget
     while time.monotonic() < deadline:
         response = client.xreadgroup(
-            DRAIN_GROUP, consumer, {conf.LOG_STREAM: ">"}, count=conf.LOG_DRAIN_BATCH
+            DRAIN_GROUP, consumer, {conf.LOG_STREAM: ">"}, count=ENTRIES_PER_READ
         )
         if not response:
             break

@@ -6,6 +6,20 @@ Membership costs one address parse and one binary search, whatever the number of
 import ipaddress
 from bisect import bisect_right
 from collections.abc import Iterable
+from functools import lru_cache
+
+AddressKey = tuple[int, int]  # (IP version, integer value)
+
+
+@lru_cache(maxsize=16384)
+def address_key(ip: str) -> AddressKey | None:
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return None
+    if address.version == 6 and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.version, int(address)
 
 
 def _merged(ranges: list[tuple[int, int]]) -> tuple[list[int], list[int]]:
@@ -38,15 +52,13 @@ class NetworkSet:
         return self.size
 
     def __contains__(self, ip: str) -> bool:
-        try:
-            address = ipaddress.ip_address(ip)
-        except ValueError:
-            return False
-        if address.version == 6 and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
-        starts, ends = self._v4 if address.version == 4 else self._v6
+        key = address_key(ip)
+        return key is not None and self.contains_key(key)
+
+    def contains_key(self, key: AddressKey) -> bool:
+        version, value = key
+        starts, ends = self._v4 if version == 4 else self._v6
         if not starts:
             return False
-        value = int(address)
         index = bisect_right(starts, value) - 1
         return index >= 0 and value <= ends[index]

@@ -1,3 +1,4 @@
+import json
 import time
 from collections.abc import Callable, Iterator
 
@@ -38,3 +39,8 @@ def wait_for(condition: Callable[[], object], timeout: float = 10.0, interval: f
         value = condition()
     assert value, f"condition not met within {timeout}s"
     return value
+
+
+def records_in_stream(client: redis.Redis, stream: str = "security:requestlog") -> int:
+    """Log records waiting in the stream (each entry is one flushed batch)."""
+    return sum(len(json.loads(fields[b"b"])) for _id, fields in client.xrange(stream))

@@ -12,6 +12,7 @@ from security import drain, logsink, records
 from security.blocklist import block
 from security.models import RequestLog
 from security.retention import delete_old_logs
+from tests.conftest import records_in_stream
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -83,9 +84,10 @@ def test_hot_path_writes_nothing_to_the_database_or_redis(
         for _ in range(20):
             assert client.get("/", REMOTE_ADDR="203.0.113.18").status_code == 200
     assert logsink.log_buffer.pending() >= 20
-    assert redis_client.xlen("security:requestlog") == 0
+    assert records_in_stream(redis_client) == 0
     logsink.log_buffer.flush()
-    assert redis_client.xlen("security:requestlog") == 21
+    assert records_in_stream(redis_client) == 21
+    assert redis_client.xlen("security:requestlog") == 1  # one entry per flush
 
 
 def test_flush_sends_one_batch_and_queues_one_drain(client: Client, redis_client):
@@ -97,7 +99,7 @@ def test_flush_sends_one_batch_and_queues_one_drain(client: Client, redis_client
     for _ in range(5):
         client.get("/", REMOTE_ADDR="203.0.113.19")
     logsink.log_buffer.flush()
-    assert redis_client.xlen("security:requestlog") == 10
+    assert records_in_stream(redis_client) == 10
     queued = dramatiq.get_broker().queues["default"].qsize()
     assert queued == 1  # the second flush found a drain already pending
 
@@ -154,12 +156,13 @@ def test_concurrent_drains_store_each_record_once():
 
 def test_malformed_entries_go_to_the_dead_letter_stream(redis_client):
     logsink.publish([make_record()])
-    redis_client.xadd("security:requestlog", {"r": "{not json"})
+    redis_client.xadd("security:requestlog", {"b": "{not json"})
+    redis_client.xadd("security:requestlog", {"b": '[{"no": "id"}]'})
     redis_client.xadd("security:requestlog", {"other": "field"})
     logsink.publish([make_record()])
     drain.drain()
     assert RequestLog.objects.count() == 2
-    assert redis_client.xlen("security:requestlog:dead") == 2
+    assert redis_client.xlen("security:requestlog:dead") == 3
     assert redis_client.xlen("security:requestlog") == 0
 
 

@@ -6,7 +6,7 @@ import pytest
 import requests
 
 from security.models import RequestLog
-from tests.conftest import wait_for
+from tests.conftest import records_in_stream, wait_for
 from tests.processes import free_port, start_web, start_worker
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -51,7 +51,7 @@ def test_concurrent_requests_are_logged_exactly_once_even_across_a_worker_outage
         assert gets() == 1000
 
         assert hit(url, 200) == [200] * 200
-        wait_for(lambda: redis_client.xlen("security:requestlog") >= 200, 10.0)
+        wait_for(lambda: records_in_stream(redis_client) >= 200, 10.0)
         assert gets() == 1000  # nothing drains while the worker is down
 
         worker.start()

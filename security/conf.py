@@ -34,6 +34,11 @@ class SecuritySettings:
         return int(getattr(settings, "SECURITY_LOG_BUFFER_LIMIT", 100_000))
 
     @property
+    def LOG_CLAIM_IDLE_SECONDS(self) -> float:
+        # A drain that held entries this long without acknowledging them is taken for dead.
+        return float(getattr(settings, "SECURITY_LOG_CLAIM_IDLE_SECONDS", 60))
+
+    @property
     def LOG_RETENTION_DAYS(self) -> int:
         return int(getattr(settings, "SECURITY_LOG_RETENTION_DAYS", 30))
 

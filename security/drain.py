@@ -3,7 +3,7 @@
 At least once, and idempotent: entries are acknowledged only after the rows are committed,
 and a redelivered entry is ignored by the unique record_id. Several drains may run at once;
 the consumer group hands each entry to one of them, and entries left unacknowledged by a
-drain that died are claimed back after DRAIN_CLAIM_IDLE_MS.
+drain that died are claimed back after SECURITY_LOG_CLAIM_IDLE_SECONDS.
 """
 
 import logging
@@ -24,7 +24,6 @@ from .redis_client import get_redis
 logger = logging.getLogger(__name__)
 
 DRAIN_GROUP = "drain"
-DRAIN_CLAIM_IDLE_MS = 60_000
 DEAD_LETTER_SUFFIX = ":dead"
 # Each stream entry is one flushed batch of up to SECURITY_LOG_FLUSH_SIZE records.
 ENTRIES_PER_READ = 10
@@ -120,7 +119,7 @@ def drain(time_budget: float = 20.0) -> int:
         conf.LOG_STREAM,
         DRAIN_GROUP,
         consumer,
-        min_idle_time=DRAIN_CLAIM_IDLE_MS,
+        min_idle_time=int(conf.LOG_CLAIM_IDLE_SECONDS * 1000),
         count=ENTRIES_PER_READ,
     )
     if stale:

@@ -166,12 +166,12 @@ def test_malformed_entries_go_to_the_dead_letter_stream(redis_client):
     assert redis_client.xlen("security:requestlog") == 0
 
 
-def test_entries_of_a_drain_that_died_are_claimed_back(redis_client, monkeypatch):
+def test_entries_of_a_drain_that_died_are_claimed_back(redis_client, settings):
     logsink.publish([make_record() for _ in range(7)])
     drain.ensure_group(redis_client)
     redis_client.xreadgroup(drain.DRAIN_GROUP, "crashed", {"security:requestlog": ">"}, count=100)
     assert drain.drain() == 0  # not idle long enough yet: still the crashed consumer's
-    monkeypatch.setattr(drain, "DRAIN_CLAIM_IDLE_MS", 0)
+    settings.SECURITY_LOG_CLAIM_IDLE_SECONDS = 0
     assert drain.drain() == 7
     assert RequestLog.objects.count() == 7
 
@@ -185,3 +185,43 @@ def test_retention_deletes_only_old_rows():
     RequestLog.objects.bulk_create(old + recent)
     assert delete_old_logs(days=30, batch_size=10) == 25
     assert RequestLog.objects.count() == 5
+
+
+@override_settings(SECURITY_REDIS_URL=DOWN_REDIS)
+def test_database_briefly_unavailable_during_a_flush_keeps_the_records(client, monkeypatch):
+    from django.db import OperationalError
+
+    real_store = drain.store_records
+    failures = iter([True, True])
+
+    def flaky_store(batch, use_network=True):
+        if next(failures, False):
+            raise OperationalError("database is briefly unavailable")
+        return real_store(batch, use_network)
+
+    monkeypatch.setattr(drain, "store_records", flaky_store)
+    for _ in range(5):
+        assert client.get("/", REMOTE_ADDR="203.0.113.21").status_code == 200
+    logsink.log_buffer.flush()
+    logsink.log_buffer.flush()
+    assert RequestLog.objects.count() == 0
+    assert logsink.log_buffer.pending() == 5  # kept for the next attempt
+    logsink.log_buffer.flush()
+    assert RequestLog.objects.filter(ip_address="203.0.113.21").count() == 5
+
+
+def test_drain_that_fails_to_store_leaves_entries_for_the_next_one(monkeypatch, settings):
+    from django.db import OperationalError
+
+    logsink.publish([make_record() for _ in range(4)])
+    monkeypatch.setattr(
+        drain,
+        "store_records",
+        lambda *a, **k: (_ for _ in ()).throw(OperationalError("database down")),
+    )
+    with pytest.raises(OperationalError):
+        drain.drain()
+    monkeypatch.undo()
+    settings.SECURITY_LOG_CLAIM_IDLE_SECONDS = 0
+    drain.drain()
+    assert RequestLog.objects.count() == 4

@@ -1,7 +1,7 @@
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 
 from security import blocklist
-from security.targets import InvalidInput, parse_targets
+from security.management.inputs import targets_or_error
 
 
 class Command(BaseCommand):
@@ -13,10 +13,7 @@ class Command(BaseCommand):
         parser.add_argument("--remove", action="store_true", help="remove from the allowlist")
 
     def handle(self, *args, **options) -> None:
-        try:
-            targets = parse_targets(options["targets"])
-        except InvalidInput as error:
-            raise CommandError(str(error)) from error
+        targets = targets_or_error(options["targets"])
         if options["remove"]:
             removed = blocklist.disallow(targets)
             self.stdout.write(f"removed {removed} of {len(targets)} target(s) from the allowlist")

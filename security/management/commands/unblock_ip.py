@@ -1,7 +1,7 @@
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 
 from security import blocklist
-from security.targets import InvalidInput, parse_targets
+from security.management.inputs import targets_or_error
 
 
 class Command(BaseCommand):
@@ -11,9 +11,6 @@ class Command(BaseCommand):
         parser.add_argument("targets", nargs="+", metavar="TARGET")
 
     def handle(self, *args, **options) -> None:
-        try:
-            targets = parse_targets(options["targets"])
-        except InvalidInput as error:
-            raise CommandError(str(error)) from error
+        targets = targets_or_error(options["targets"])
         removed = blocklist.unblock(targets)
         self.stdout.write(f"unblocked {removed} of {len(targets)} target(s)")

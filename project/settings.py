@@ -188,6 +188,7 @@ SECURITY_GEO_API_BATCH_URL = os.environ.get(
 SECURITY_RATELIMIT_FAIL_OPEN = env_bool("SECURITY_RATELIMIT_FAIL_OPEN", True)
 SECURITY_AUTO_BLOCK = env_bool("SECURITY_AUTO_BLOCK", False)
 SECURITY_LOG_CLAIM_IDLE_SECONDS = float(os.environ.get("SECURITY_LOG_CLAIM_IDLE_SECONDS", "60"))
+SECURITY_LOG_FLUSH_INTERVAL = float(os.environ.get("SECURITY_LOG_FLUSH_INTERVAL", "1.0"))
 
 # django-ratelimit keys on the same client IP as everything else, in the fail-safe cache.
 RATELIMIT_IP_META_KEY = "security.client_ip.ratelimit_ip"

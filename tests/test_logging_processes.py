@@ -1,5 +1,6 @@
 """Request logging end to end: gunicorn, the Dramatiq worker, Redis and the database."""
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -73,3 +74,19 @@ def test_requests_with_redis_unreachable_are_all_in_the_database():
     finally:
         server.stop()  # stopping flushes what each process still holds
     assert gets() == 50
+
+
+def test_records_still_in_memory_are_flushed_when_the_server_stops(redis_client):
+    server, url = start_web(SECURITY_LOG_FLUSH_INTERVAL="600")
+    try:
+        assert hit(url, 30, threads=4) == [200] * 30
+        assert records_in_stream(redis_client) == 0  # nothing flushed on the timer yet
+    finally:
+        server.stop()  # SIGTERM: each worker exits and flushes at exit
+    flushed = [
+        record
+        for _id, fields in redis_client.xrange("security:requestlog")
+        for record in json.loads(fields[b"b"])
+        if record["m"] == "GET"
+    ]
+    assert len(flushed) == 30

@@ -216,7 +216,3 @@ def allow(targets: list[str], reason: str = "") -> int:
 
 def disallow(targets: list[str]) -> int:
     return _delete(AllowedIP, targets)
-
-
-def is_allowlisted(ip: str) -> bool:
-    return ip in NetworkSet(AllowedIP.objects.values_list("ip_address", flat=True))

@@ -170,7 +170,6 @@ class GeoApi:
         self._lock = threading.Lock()
         self._failures = 0
         self._closed_until = 0.0
-        self.calls = 0
 
     def available(self) -> bool:
         return bool(conf.GEO_API_URL) and time.monotonic() >= self._closed_until
@@ -191,7 +190,6 @@ class GeoApi:
             logger.warning("geolocation API call failed: %s", why)
 
     def _request(self, method: str, url: str, **kwargs) -> requests.Response:
-        self.calls += 1
         timeout = conf.GEO_API_TIMEOUT
         try:
             response = requests.request(method, url, timeout=(min(1.0, timeout), timeout), **kwargs)

@@ -29,9 +29,21 @@ def current_rate(group: str, request: HttpRequest) -> str:
     return conf.RATE_ANONYMOUS
 
 
-def check_rate(request: HttpRequest, view: Callable, methods: Sequence[str]) -> None:
+def view_group(view: Callable) -> str:
+    """One counter per view. Every as_view() function has the same name, so class-based views
+    are told apart by their class."""
+    target = getattr(view, "view_class", view)
+    return f"{target.__module__}.{target.__qualname__}"
+
+
+def check_rate(request: HttpRequest, group: str, methods: Sequence[str]) -> None:
     usage = get_usage(
-        request, fn=view, key="user_or_ip", rate=current_rate, method=list(methods), increment=True
+        request,
+        group=group,
+        key="user_or_ip",
+        rate=current_rate,
+        method=list(methods),
+        increment=True,
     )
     if usage is not None and usage["should_limit"]:
         # time_left is -1 when the counter could not be read and the policy is to fail closed.
@@ -42,9 +54,11 @@ def check_rate(request: HttpRequest, view: Callable, methods: Sequence[str]) -> 
 
 def sensitive(methods: Sequence[str] = ("POST",)) -> Callable:
     def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        group = view_group(view)
+
         @wraps(view)
         def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-            check_rate(request, view, methods)
+            check_rate(request, group, methods)
             return view(request, *args, **kwargs)
 
         return wrapped

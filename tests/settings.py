@@ -45,3 +45,7 @@ PASSWORD_HASHERS = [
 
 STATIC_ROOT = RUN_DIR / "staticfiles"
 STATIC_ROOT.mkdir(exist_ok=True)
+
+# In-process tests flush the log buffer themselves: a background flush in the middle of a test
+# would race with its assertions. Server processes started by tests keep the project's interval.
+SECURITY_LOG_FLUSH_INTERVAL = 3600.0

@@ -33,6 +33,13 @@ def test_sixth_anonymous_post_in_a_minute_gets_429_with_retry_after(client: Clie
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
+@pytest.mark.urls("tests.urls")
+def test_each_sensitive_view_has_its_own_count(client: Client):
+    assert codes(client, "203.0.113.40", 6)[-1] == 429
+    statuses = [client.post("/contact/", REMOTE_ADDR="203.0.113.40").status_code for _ in range(6)]
+    assert statuses == [200] * 5 + [429]
+
+
 def test_other_clients_and_get_requests_are_unaffected(client: Client):
     codes(client, "203.0.113.31", 6)
     assert post_login(client, "203.0.113.32").status_code == 200

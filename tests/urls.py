@@ -1,7 +1,9 @@
 from django.http import HttpRequest, HttpResponse
 from django.urls import path
+from django.views import View
 
 from project.urls import urlpatterns as project_urls
+from security.ratelimits import sensitive
 
 
 def boom(request: HttpRequest) -> HttpResponse:
@@ -12,4 +14,14 @@ def who(request: HttpRequest) -> HttpResponse:
     return HttpResponse(request.user.get_username())
 
 
-urlpatterns = [path("boom/", boom), path("who/", who), *project_urls]
+class Contact(View):
+    def post(self, request: HttpRequest) -> HttpResponse:
+        return HttpResponse("sent")
+
+
+urlpatterns = [
+    path("boom/", boom),
+    path("who/", who),
+    path("contact/", sensitive()(Contact.as_view())),
+    *project_urls,
+]

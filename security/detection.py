@@ -16,17 +16,16 @@ data writes the same values.
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import reduce
-from operator import or_
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Count, Max, Min, Q, QuerySet
+from django.db.models import Count, F, Max, Min, Q, QuerySet
 from django.utils import timezone
 from redis.exceptions import LockError, RedisError
 
 from . import blocklist
 from .conf import conf
+from .lookups import IStartsWithAny
 from .matcher import NetworkSet
 from .models import (
     AllowedIP,
@@ -61,11 +60,8 @@ class Finding:
 
 
 def any_prefix(prefixes: tuple[str, ...]) -> Q:
-    # istartswith: SQLite's LIKE ignores case anyway; this makes PostgreSQL agree with it,
-    # and /WP-LOGIN.PHP is as much a probe as /wp-login.php.
-    if not prefixes:
-        return Q(pk__in=[])
-    return reduce(or_, (Q(path__istartswith=prefix) for prefix in prefixes))
+    # Case-insensitive: /WP-LOGIN.PHP is as much a probe as /wp-login.php.
+    return Q(IStartsWithAny(F("path"), prefixes))
 
 
 def window_requests(start: datetime, end: datetime) -> QuerySet:

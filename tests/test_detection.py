@@ -96,6 +96,20 @@ def test_scanning_and_rate_limited_clients_are_flagged(client: Client):
     assert ("198.51.100.61", "sensitive") in reasons  # answered 4xx on /login
 
 
+def test_probe_paths_match_whatever_the_case_and_literally(client: Client, settings):
+    settings.SECURITY_DETECT_PROBE_PATHS = ["/.DS_Store", "/100%"]
+    traffic(client, "198.51.100.62", ["/.ds_store"])
+    traffic(client, "198.51.100.63", ["/.DSxStore", "/100-percent", "/.env"])
+    store()
+    flagged = {f.ip for f in detection.scan() if f.reason == "probe"}
+    assert flagged == {"198.51.100.62"}
+
+
+def test_no_probe_paths_configured_flags_no_probes(seeded, settings):
+    settings.SECURITY_DETECT_PROBE_PATHS = []
+    assert "probe" not in {f.reason for f in detection.scan()}
+
+
 def test_staff_allowlisted_and_blocked_traffic_is_not_flagged(client: Client):
     staff = User.objects.create_user("ops", password="pw-ops-12345", is_staff=True)
     staff_client = Client()

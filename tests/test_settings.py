@@ -98,3 +98,19 @@ def test_deploy_check_passes_with_production_environment(tmp_path):
     # What is left are the operator's own decisions: download a GeoIP database, and whether
     # every subdomain is HTTPS-only / the domain goes on the HSTS preload list.
     assert flagged == {"security.W001", "security.W005", "security.W021"}
+
+
+def test_a_command_without_configuration_says_why_in_one_line():
+    result = subprocess.run(
+        [sys.executable, "manage.py", "block_ip", "203.0.113.90"],
+        env={"PATH": "/usr/bin:/bin"},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "manage.py: DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off "
+        "(the built-in development key is refused outside debug mode)"
+    ]

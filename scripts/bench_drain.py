@@ -7,23 +7,21 @@ import uuid
 import benchlib
 
 
-def make_records(count: int) -> list[dict]:
+def make_records(count: int) -> list:
+    from security.records import Record
+
     now = time.time()
     return [
-        {
-            "id": uuid.uuid4().hex,
-            "ts": now - i * 0.001,
-            "ip": f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}",
-            "m": "GET",
-            "p": f"/page/{i % 500}/",
-            "s": 200 if i % 20 else 404,
-            "d": 3,
-            "u": None,
-            "un": "",
-            "ua": "Mozilla/5.0 (benchmark)",
-            "ref": "",
-            "b": False,
-        }
+        Record(
+            uuid.uuid4().hex,
+            now - i * 0.001,
+            f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}",
+            "GET",
+            f"/page/{i % 500}/",
+            200 if i % 20 else 404,
+            3,
+            user_agent="Mozilla/5.0 (benchmark)",
+        )
         for i in range(count)
     ]
 

@@ -55,6 +55,13 @@ def parse_ip(value: str) -> IPAddress | None:
     return address
 
 
+@lru_cache(maxsize=16384)
+def normalise_ip(value: str) -> str | None:
+    """The canonical text of an address, or None; what most requests need (no proxies)."""
+    address = parse_ip(value)
+    return None if address is None else str(address)
+
+
 @lru_cache(maxsize=8)
 def compile_networks(entries: tuple[str, ...]) -> tuple[IPNetwork, ...]:
     networks = []
@@ -73,11 +80,14 @@ def is_trusted(address: IPAddress, networks: tuple[IPNetwork, ...]) -> bool:
 
 
 def resolve_client_ip(meta: dict, trusted_proxies: tuple[str, ...], header: str) -> str | None:
-    peer = parse_ip(str(meta.get("REMOTE_ADDR") or ""))
+    remote_addr = str(meta.get("REMOTE_ADDR") or "")
+    networks = compile_networks(trusted_proxies)
+    if not networks:
+        return normalise_ip(remote_addr)
+    peer = parse_ip(remote_addr)
     if peer is None:
         return None
-    networks = compile_networks(trusted_proxies)
-    if not networks or not is_trusted(peer, networks):
+    if not is_trusted(peer, networks):
         return str(peer)
     forwarded = str(meta.get(header) or "")
     if not forwarded or len(forwarded) > MAX_FORWARDED_LENGTH:

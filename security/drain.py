@@ -44,7 +44,7 @@ def ensure_group(client: Redis) -> None:
 def geolocate_records(batch: list[records.Record], use_network: bool) -> dict[str, dict]:
     from .geo import lookup_many
 
-    ips = {record["ip"] for record in batch if record.get("ip")}
+    ips = {record.ip for record in batch if record.ip}
     return {ip: result.as_fields() for ip, result in lookup_many(ips, use_network).items()}
 
 
@@ -53,7 +53,7 @@ def store_records(batch: list[records.Record], use_network: bool = True) -> int:
     geo = geolocate_records(batch, use_network)
     rows = {}
     for record in batch:
-        row = records.to_model(record, geo.get(record.get("ip") or ""))
+        row = records.to_model(record, geo.get(record.ip or ""))
         rows[row.record_id] = row
     with transaction.atomic():
         ids = list(rows)
@@ -76,7 +76,7 @@ def _parse(entries: list) -> tuple[list[bytes], list[records.Record], list[bytes
         try:
             batch.extend(records.decode_batch(fields[b"b"]))
             ids.append(entry_id)
-        except (KeyError, ValueError, TypeError):
+        except (KeyError, ValueError):
             bad.append(entry_id)
     return ids, batch, bad
 

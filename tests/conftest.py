@@ -1,4 +1,3 @@
-import json
 import time
 from collections.abc import Callable, Iterator
 
@@ -10,6 +9,7 @@ from django.conf import settings
 from security import geo
 from security.blocklist import blocklist
 from security.logsink import log_buffer
+from security.records import decode_batch
 
 
 @pytest.fixture
@@ -43,4 +43,4 @@ def wait_for(condition: Callable[[], object], timeout: float = 10.0, interval: f
 
 def records_in_stream(client: redis.Redis, stream: str = "security:requestlog") -> int:
     """Log records waiting in the stream (each entry is one flushed batch)."""
-    return sum(len(json.loads(fields[b"b"])) for _id, fields in client.xrange(stream))
+    return sum(len(decode_batch(fields[b"b"])) for _id, fields in client.xrange(stream))

@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from security import detection, drain, logsink
 from security.blocklist import block, is_blocked
 from security.models import SuspiciousIP
-from security.records import to_model
+from security.records import Record, to_model
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -70,14 +70,14 @@ def test_rollups_do_not_double_count_redelivered_records(traffic, staff_client: 
 
     rows = list(RequestLog.objects.all())
     batch = [
-        {
-            "id": row.record_id.hex,
-            "ts": row.timestamp.timestamp(),
-            "ip": row.ip_address,
-            "m": row.method,
-            "p": row.path,
-            "s": row.status_code,
-        }
+        Record(
+            row.record_id.hex,
+            row.timestamp.timestamp(),
+            row.ip_address,
+            row.method,
+            row.path,
+            row.status_code,
+        )
         for row in rows
     ]
     assert drain.store_records(batch) == 0

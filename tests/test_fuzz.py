@@ -95,14 +95,14 @@ def test_any_path_is_answered_and_stored(raw):
 @settings(max_examples=40, deadline=None)
 @given(path=st.text(max_size=3000), agent=st.text(max_size=1000))
 def test_any_record_text_is_storable(path, agent):
-    record = {
-        "id": uuid.uuid4().hex,
-        "ts": 1.7e9,
-        "ip": "203.0.113.251",
-        "m": "GET",
-        "p": records.clean_text(path, records.PATH_LIMIT),
-        "s": 200,
-        "ua": records.clean_text(agent, 512),
-    }
+    record = records.Record(
+        uuid.uuid4().hex,
+        1.7e9,
+        "203.0.113.251",
+        "GET",
+        records.clean_text(path, records.PATH_LIMIT),
+        200,
+        user_agent=records.clean_text(agent, 512),
+    )
     assert drain.store_records([record], use_network=False) == 1
-    RequestLog.objects.filter(record_id=uuid.UUID(record["id"])).delete()
+    RequestLog.objects.filter(record_id=uuid.UUID(record.id)).delete()

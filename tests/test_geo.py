@@ -16,6 +16,7 @@ from werkzeug import Request, Response
 
 from security import drain, geo, logsink
 from security.models import RequestLog
+from security.records import Record
 from tests.geodata import write_city_db
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -190,7 +191,7 @@ def test_drain_enriches_rows_once_per_distinct_ip(city_db, api):
     api.expect_request(f"/json/{PUBLIC_IP}").respond_with_json(ip_api_answer(PUBLIC_IP))
     now = timezone.now().timestamp()
     batch = [
-        {"id": uuid.uuid4().hex, "ts": now, "ip": ip, "m": "GET", "p": "/", "s": 200}
+        Record(uuid.uuid4().hex, now, ip, "GET", "/", 200)
         for ip in ["81.2.69.142", "81.2.69.142", PUBLIC_IP, PUBLIC_IP, "127.0.0.1"]
     ]
     logsink.publish(batch)

@@ -2,6 +2,7 @@ import threading
 import uuid
 from datetime import timedelta
 
+import msgpack
 import pytest
 from django.contrib.auth.models import User
 from django.db import connection
@@ -114,20 +115,7 @@ def test_redis_down_flush_writes_straight_to_the_database(client: Client, caplog
 
 
 def make_record(ip: str = "198.51.100.1") -> records.Record:
-    return {
-        "id": uuid.uuid4().hex,
-        "ts": timezone.now().timestamp(),
-        "ip": ip,
-        "m": "GET",
-        "p": "/",
-        "s": 200,
-        "d": 1,
-        "u": None,
-        "un": "",
-        "ua": "",
-        "ref": "",
-        "b": False,
-    }
+    return records.Record(uuid.uuid4().hex, timezone.now().timestamp(), ip, "GET", "/", 200)
 
 
 def test_redelivered_records_are_stored_once():
@@ -156,13 +144,16 @@ def test_concurrent_drains_store_each_record_once():
 
 def test_malformed_entries_go_to_the_dead_letter_stream(redis_client):
     logsink.publish([make_record()])
-    redis_client.xadd("security:requestlog", {"b": "{not json"})
-    redis_client.xadd("security:requestlog", {"b": '[{"no": "id"}]'})
+    redis_client.xadd("security:requestlog", {"b": b"\xc1 not msgpack"})
+    redis_client.xadd("security:requestlog", {"b": msgpack.packb([["too", "short"]])})
+    redis_client.xadd(
+        "security:requestlog", {"b": msgpack.packb([["not-a-uuid", 1.7e9] + [""] * 10])}
+    )
     redis_client.xadd("security:requestlog", {"other": "field"})
     logsink.publish([make_record()])
     drain.drain()
     assert RequestLog.objects.count() == 2
-    assert redis_client.xlen("security:requestlog:dead") == 3
+    assert redis_client.xlen("security:requestlog:dead") == 4
     assert redis_client.xlen("security:requestlog") == 0
 
 
@@ -225,3 +216,18 @@ def test_drain_that_fails_to_store_leaves_entries_for_the_next_one(monkeypatch, 
     settings.SECURITY_LOG_CLAIM_IDLE_SECONDS = 0
     drain.drain()
     assert RequestLog.objects.count() == 4
+
+
+def test_a_user_model_with_a_uuid_key_is_logged_too(rf):
+    class UUIDUser:
+        pk = uuid.UUID("12345678-1234-5678-1234-567812345678")
+        is_authenticated = True
+
+        def get_username(self) -> str:
+            return "uuid-user"
+
+    request = rf.get("/", REMOTE_ADDR="203.0.113.23")
+    request._cached_user = UUIDUser()
+    record = records.build_record(request, 200, 0.0)
+    [decoded] = records.decode_batch(records.encode_batch([record]))
+    assert (decoded.user_id, decoded.username) == (str(UUIDUser.pk), "uuid-user")

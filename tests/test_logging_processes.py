@@ -1,12 +1,12 @@
 """Request logging end to end: gunicorn, the Dramatiq worker, Redis and the database."""
 
-import json
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
 
 from security.models import RequestLog
+from security.records import decode_batch
 from tests.conftest import records_in_stream, wait_for
 from tests.processes import free_port, start_web, start_worker
 
@@ -86,7 +86,7 @@ def test_records_still_in_memory_are_flushed_when_the_server_stops(redis_client)
     flushed = [
         record
         for _id, fields in redis_client.xrange("security:requestlog")
-        for record in json.loads(fields[b"b"])
-        if record["m"] == "GET"
+        for record in decode_batch(fields[b"b"])
+        if record.method == "GET"
     ]
     assert len(flushed) == 30

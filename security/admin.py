@@ -4,10 +4,9 @@ from django.contrib import admin, messages
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.utils import timezone
 from django.utils.functional import cached_property
 
-from . import blocklist
+from . import blocklist, detection
 from .models import (
     AllowedIP,
     BlockedIP,
@@ -199,35 +198,29 @@ class SuspiciousIPAdmin(admin.ModelAdmin):
     def _ips(self, queryset: QuerySet) -> list[str]:
         return sorted(set(queryset.values_list("ip_address", flat=True)))
 
-    def _mark(self, queryset: QuerySet, status: str) -> None:
-        SuspiciousIP.objects.filter(ip_address__in=self._ips(queryset)).update(status=status)
+    def _block(
+        self, request: HttpRequest, queryset: QuerySet, duration: timedelta | None, how: str
+    ) -> None:
+        ips = self._ips(queryset)
+        detection.block_flagged(ips, reason="flagged by the anomaly scan", duration=duration)
+        self.message_user(request, f"Blocked {len(ips)} IP(s) {how}.", messages.SUCCESS)
 
     @admin.action(description="Block selected IPs for 24 hours")
     def block_for_a_day(self, request: HttpRequest, queryset: QuerySet) -> None:
-        ips = self._ips(queryset)
-        blocklist.block(
-            ips,
-            reason="flagged by the anomaly scan",
-            expires_at=timezone.now() + timedelta(hours=24),
-        )
-        self._mark(queryset, SuspicionStatus.BLOCKED)
-        self.message_user(request, f"Blocked {len(ips)} IP(s) for 24 hours.", messages.SUCCESS)
+        self._block(request, queryset, detection.ONE_CLICK_BLOCK, "for 24 hours")
 
     @admin.action(description="Block selected IPs permanently")
     def block_permanently(self, request: HttpRequest, queryset: QuerySet) -> None:
-        ips = self._ips(queryset)
-        blocklist.block(ips, reason="flagged by the anomaly scan")
-        self._mark(queryset, SuspicionStatus.BLOCKED)
-        self.message_user(request, f"Blocked {len(ips)} IP(s) permanently.", messages.SUCCESS)
+        self._block(request, queryset, None, "permanently")
 
     @admin.action(description="Allowlist selected IPs (never block or flag them)")
     def allowlist(self, request: HttpRequest, queryset: QuerySet) -> None:
         ips = self._ips(queryset)
         blocklist.allow(ips, reason="allowlisted from the suspicious IPs")
-        self._mark(queryset, SuspicionStatus.ALLOWLISTED)
+        detection.set_status(ips, SuspicionStatus.ALLOWLISTED)
         self.message_user(request, f"Allowlisted {len(ips)} IP(s).", messages.SUCCESS)
 
     @admin.action(description="Dismiss (not a threat)")
     def dismiss(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self._mark(queryset, SuspicionStatus.DISMISSED)
+        detection.set_status(self._ips(queryset), SuspicionStatus.DISMISSED)
         self.message_user(request, "Dismissed.", messages.SUCCESS)

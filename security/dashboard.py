@@ -45,12 +45,12 @@ def requests_over_time(start: datetime, now: datetime) -> list[dict]:
     return hours
 
 
-def status_classes(start: datetime) -> dict[str, int]:
+def status_classes(statuses: dict[str, int]) -> dict[str, int]:
     classes = {"2xx": 0, "3xx": 0, "4xx": 0, "5xx": 0}
-    for row in totals_by_key(RollupKind.STATUS, start, limit=None):
-        label = f"{row['key'][:1]}xx"
+    for code, count in statuses.items():
+        label = f"{code[:1]}xx"
         if label in classes:
-            classes[label] += row["count"]
+            classes[label] += count
     return classes
 
 
@@ -67,7 +67,7 @@ def summary(range_name: str = "24h", now: datetime | None = None) -> dict:
         "blocked": blocked,
         "rate_limited": statuses.get("429", 0),
         "series": series,
-        "status_classes": status_classes(start),
+        "status_classes": status_classes(statuses),
         "top_countries": [
             {"key": row["key"] or "unknown", "count": row["count"]}
             for row in totals_by_key(RollupKind.COUNTRY, start)

@@ -192,6 +192,21 @@ def record(findings: list[Finding], window_start: datetime, hours: int) -> None:
     )
 
 
+ONE_CLICK_BLOCK = timedelta(hours=24)
+
+
+def set_status(ips: list[str], status: str) -> None:
+    """An operator's decision applies to every suspicion row of those IPs."""
+    SuspiciousIP.objects.filter(ip_address__in=ips).update(status=status)
+
+
+def block_flagged(ips: list[str], reason: str, duration: timedelta | None) -> None:
+    """Block flagged IPs for duration (None: for good) and mark their rows blocked."""
+    expires_at = timezone.now() + duration if duration is not None else None
+    blocklist.block(ips, reason=reason, expires_at=expires_at)
+    set_status(ips, SuspicionStatus.BLOCKED)
+
+
 def auto_block(findings: list[Finding]) -> list[str]:
     """Block flagged IPs for SECURITY_AUTO_BLOCK_DURATION, unless already blocked or allowed."""
     ips = sorted({f.ip for f in findings})

@@ -1,14 +1,10 @@
-from datetime import timedelta
-
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from . import blocklist, dashboard
-from .models import SuspicionStatus, SuspiciousIP
+from . import dashboard, detection
 from .ratelimits import FALLBACK_RETRY_AFTER
 from .targets import InvalidInput, parse_target
 
@@ -53,13 +49,10 @@ def block_suspicious(request: HttpRequest) -> HttpResponse:
     except InvalidInput as error:
         messages.error(request, str(error))
         return redirect("security:dashboard")
-    blocklist.block(
+    detection.block_flagged(
         [target],
         reason=f"blocked from the dashboard by {request.user.get_username()}",
-        expires_at=timezone.now() + timedelta(hours=24),
-    )
-    SuspiciousIP.objects.filter(ip_address=target, status=SuspicionStatus.NEW).update(
-        status=SuspicionStatus.BLOCKED
+        duration=detection.ONE_CLICK_BLOCK,
     )
     messages.success(request, f"{target} is blocked for 24 hours.")
     return redirect("security:dashboard")

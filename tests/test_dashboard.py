@@ -1,3 +1,4 @@
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -5,10 +6,11 @@ from django.contrib.auth.models import User
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from security import detection, drain, logsink
 from security.blocklist import block, is_blocked
-from security.models import SuspiciousIP
+from security.models import BlockedIP, SuspiciousIP
 from security.records import Record, to_model
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -138,6 +140,13 @@ def test_suspicious_admin_actions(traffic, staff_client: Client):
 
     act("block_for_a_day", "198.51.100.91")
     assert is_blocked("198.51.100.91")
+    day_block = BlockedIP.objects.get(ip_address="198.51.100.91")
+    assert abs((day_block.expires_at - timezone.now() - timedelta(hours=24)).total_seconds()) < 60
+    act("block_permanently", "192.0.2.92")
+    assert BlockedIP.objects.get(ip_address="192.0.2.92").expires_at is None
+    assert set(
+        SuspiciousIP.objects.filter(ip_address="192.0.2.92").values_list("status", flat=True)
+    ) == {"blocked"}
     act("dismiss", "192.0.2.92")
     assert set(
         SuspiciousIP.objects.filter(ip_address="192.0.2.92").values_list("status", flat=True)

@@ -161,6 +161,14 @@ def test_automatic_blocking_when_enabled(seeded, settings, client: Client):
     )
 
 
+def test_automatic_block_duration_is_configurable(seeded, settings):
+    settings.SECURITY_AUTO_BLOCK = True
+    settings.SECURITY_AUTO_BLOCK_DURATION = "2h"
+    detection.scan()
+    expires_at = BlockedIP.objects.get(ip_address=PROBER).expires_at
+    assert abs((expires_at - timezone.now() - timedelta(hours=2)).total_seconds()) < 60
+
+
 def test_automatic_blocking_is_off_by_default(seeded):
     detection.scan()
     assert not BlockedIP.objects.exists()

@@ -178,6 +178,18 @@ def test_retention_deletes_only_old_rows():
     assert RequestLog.objects.count() == 5
 
 
+def test_retention_actor_follows_the_configured_days(settings):
+    from security import actors
+
+    settings.SECURITY_LOG_RETENTION_DAYS = 7
+    rows = [records.to_model(make_record()) for _ in range(3)]
+    rows[0].timestamp = timezone.now() - timedelta(days=8)
+    rows[1].timestamp = timezone.now() - timedelta(days=6)
+    RequestLog.objects.bulk_create(rows)
+    actors.delete_old_request_logs()
+    assert RequestLog.objects.count() == 2
+
+
 @override_settings(SECURITY_REDIS_URL=DOWN_REDIS)
 def test_database_briefly_unavailable_during_a_flush_keeps_the_records(client, monkeypatch):
     from django.db import OperationalError

@@ -53,6 +53,14 @@ def test_authenticated_users_get_ten(client: Client):
     assert post_login(client, "203.0.113.33").status_code == 429
 
 
+def test_rates_are_configurable(client: Client, settings):
+    settings.SECURITY_RATE_ANONYMOUS = "2/m"
+    settings.SECURITY_RATE_AUTHENTICATED = "3/m"
+    assert codes(client, "203.0.113.35", 3) == [200, 200, 429]
+    client.force_login(User.objects.create_user("heidi", password="pw-heidi-1234"))
+    assert codes(client, "203.0.113.36", 4) == [200, 200, 200, 429]
+
+
 def test_authenticated_limit_follows_the_user_not_the_address():
     user = User.objects.create_user("grace", password="pw-grace-1234")
     first, second = Client(), Client()

@@ -13,7 +13,8 @@ READ_SETTINGS = (
     "print(json.dumps({'debug': settings.DEBUG, 'engine': db['ENGINE'], 'name': str(db['NAME']),"
     " 'options': db.get('OPTIONS', {}), 'age': db['CONN_MAX_AGE'], 'hosts': settings.ALLOWED_HOSTS,"
     " 'cache': settings.CACHES['default']['LOCATION'], 'broker': settings.DRAMATIQ_BROKER,"
-    " 'proxies': settings.SECURITY_TRUSTED_PROXIES}))"
+    " 'proxies': settings.SECURITY_TRUSTED_PROXIES, 'hsts': settings.SECURE_HSTS_SECONDS,"
+    " 'proxy_ssl': settings.SECURE_PROXY_SSL_HEADER, 'origins': settings.CSRF_TRUSTED_ORIGINS}))"
 )
 
 
@@ -69,6 +70,25 @@ def test_environment_overrides():
     assert values["hosts"] == ["example.org", "www.example.org"]
     assert values["cache"] == "redis://cache.internal:6380/2"
     assert values["proxies"] == ["10.0.0.1", "10.1.0.0/16"]
+
+
+def test_https_settings_for_a_site_behind_a_proxy():
+    production = {"DJANGO_SECRET_KEY": "k" * 50}
+    values = json.loads(run_settings(production).stdout)
+    assert (values["hsts"], values["proxy_ssl"], values["origins"]) == (31536000, None, [])
+    result = run_settings(
+        {
+            **production,
+            "DJANGO_HSTS_SECONDS": "3600",
+            "DJANGO_SECURE_PROXY_SSL_HEADER": "on",
+            "DJANGO_CSRF_TRUSTED_ORIGINS": "https://example.org, https://www.example.org",
+        }
+    )
+    assert result.returncode == 0, result.stderr
+    values = json.loads(result.stdout)
+    assert values["hsts"] == 3600
+    assert values["proxy_ssl"] == ["HTTP_X_FORWARDED_PROTO", "https"]
+    assert values["origins"] == ["https://example.org", "https://www.example.org"]
 
 
 def test_bad_boolean_is_a_clear_error():

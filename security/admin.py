@@ -183,12 +183,7 @@ class SuspiciousIPAdmin(admin.ModelAdmin):
         "ip_address",
         "reason",
         "window_start",
-        "window_end",
-        "requests",
-        "total_requests",
-        "evidence",
-        "first_seen",
-        "last_seen",
+        *SuspiciousIP.DETECTED_FIELDS,
         "detected_at",
     ]
 

@@ -181,14 +181,7 @@ def record(findings: list[Finding], window_start: datetime, hours: int) -> None:
         batch_size=500,
         update_conflicts=True,
         unique_fields=["ip_address", "reason", "window_start"],
-        update_fields=[
-            "window_end",
-            "requests",
-            "total_requests",
-            "evidence",
-            "first_seen",
-            "last_seen",
-        ],
+        update_fields=list(SuspiciousIP.DETECTED_FIELDS),
     )
 
 

@@ -129,6 +129,16 @@ class SuspiciousIP(models.Model):
         ]
         indexes = [models.Index(fields=["-detected_at"], name="suspicious_detected")]
 
+    # What a scan writes into an existing (IP, reason, window) row when it sees it again.
+    DETECTED_FIELDS = (
+        "window_end",
+        "requests",
+        "total_requests",
+        "evidence",
+        "first_seen",
+        "last_seen",
+    )
+
     def __str__(self) -> str:
         return f"{self.ip_address} ({self.get_reason_display()})"
 

@@ -54,11 +54,13 @@ INSTALLED_APPS = [
 
 # The security middleware comes first: the client IP is resolved once, every request is
 # logged (including the ones rejected below it), and blocked clients are turned away before
-# sessions, CSRF or any view does work for them.
+# sessions, CSRF or any view does work for them. RateLimitMiddleware decides in process_view,
+# once the user is known: its place only needs to be after BlockedIPMiddleware.
 MIDDLEWARE = [
     "security.middleware.ClientIPMiddleware",
     "security.middleware.RequestLogMiddleware",
     "security.middleware.BlockedIPMiddleware",
+    "security.middleware.RateLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -67,7 +69,6 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "django_ratelimit.middleware.RatelimitMiddleware",
 ]
 
 ROOT_URLCONF = "project.urls"
@@ -110,18 +111,14 @@ REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
 # Short socket timeouts: a Redis that hangs must cost a request milliseconds, not seconds.
 REDIS_CLIENT_OPTIONS = {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}
 
+# The default cache holds the rate-limit counters and geolocation answers: shared by every
+# process. A Redis outage is handled by the app (SECURITY_RATELIMIT_FAIL_OPEN).
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
         "OPTIONS": REDIS_CLIENT_OPTIONS,
         "KEY_PREFIX": "site",
-    },
-    "ratelimit": {
-        "BACKEND": "security.cache.FailSafeRedisCache",
-        "LOCATION": REDIS_URL,
-        "OPTIONS": REDIS_CLIENT_OPTIONS,
-        "KEY_PREFIX": "rl",
     },
 }
 
@@ -141,7 +138,6 @@ DRAMATIQ_BROKER = {
         "periodiq.PeriodiqMiddleware",
     ],
 }
-DRAMATIQ_AUTODISCOVER_MODULES = ["actors"]
 
 # --- Auth, i18n, static ----------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -189,14 +185,10 @@ SECURITY_RATELIMIT_FAIL_OPEN = env_bool("SECURITY_RATELIMIT_FAIL_OPEN", True)
 SECURITY_AUTO_BLOCK = env_bool("SECURITY_AUTO_BLOCK", False)
 SECURITY_LOG_CLAIM_IDLE_SECONDS = float(os.environ.get("SECURITY_LOG_CLAIM_IDLE_SECONDS", "60"))
 SECURITY_LOG_FLUSH_INTERVAL = float(os.environ.get("SECURITY_LOG_FLUSH_INTERVAL", "1.0"))
+SECURITY_LOGIN_URL = "login"  # the demo's own login page (the app's default: the admin's)
 
-# django-ratelimit keys on the same client IP as everything else, in the fail-safe cache.
+# A site's own django-ratelimit decorators key on the same client IP as everything else.
 RATELIMIT_IP_META_KEY = "security.client_ip.ratelimit_ip"
-RATELIMIT_USE_CACHE = "ratelimit"
-RATELIMIT_VIEW = "security.views.ratelimited"
-RATELIMIT_FAIL_OPEN = SECURITY_RATELIMIT_FAIL_OPEN
-# FailSafeRedisCache is a subclass of Django's RedisCache: atomic and shared.
-SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001"]
 
 LOGGING = {
     "version": 1,

@@ -6,7 +6,9 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.functional import cached_property
 
-from . import blocklist, detection
+from . import blocklist, permissions
+from .addresses import InvalidInput, parse_target
+from .detection import triage
 from .models import (
     AllowedIP,
     BlockedIP,
@@ -16,7 +18,6 @@ from .models import (
     SuspicionStatus,
     SuspiciousIP,
 )
-from .targets import InvalidInput, parse_target
 
 
 class TargetFormMixin:
@@ -190,6 +191,16 @@ class SuspiciousIPAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
+    # Each action needs the permission of what it changes (security.permissions).
+    def has_block_permission(self, request: HttpRequest) -> bool:
+        return permissions.may(request, permissions.BLOCK)
+
+    def has_allowlist_permission(self, request: HttpRequest) -> bool:
+        return permissions.may(request, permissions.ALLOWLIST)
+
+    def has_dismiss_permission(self, request: HttpRequest) -> bool:
+        return permissions.may(request, permissions.DISMISS)
+
     def _ips(self, queryset: QuerySet) -> list[str]:
         return sorted(set(queryset.values_list("ip_address", flat=True)))
 
@@ -197,25 +208,27 @@ class SuspiciousIPAdmin(admin.ModelAdmin):
         self, request: HttpRequest, queryset: QuerySet, duration: timedelta | None, how: str
     ) -> None:
         ips = self._ips(queryset)
-        detection.block_flagged(ips, reason="flagged by the anomaly scan", duration=duration)
+        triage.block_flagged(ips, reason="flagged by the anomaly scan", duration=duration)
         self.message_user(request, f"Blocked {len(ips)} IP(s) {how}.", messages.SUCCESS)
 
-    @admin.action(description="Block selected IPs for 24 hours")
+    @admin.action(description="Block selected IPs for 24 hours", permissions=["block"])
     def block_for_a_day(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self._block(request, queryset, detection.ONE_CLICK_BLOCK, "for 24 hours")
+        self._block(request, queryset, triage.ONE_CLICK_BLOCK, "for 24 hours")
 
-    @admin.action(description="Block selected IPs permanently")
+    @admin.action(description="Block selected IPs permanently", permissions=["block"])
     def block_permanently(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._block(request, queryset, None, "permanently")
 
-    @admin.action(description="Allowlist selected IPs (never block or flag them)")
+    @admin.action(
+        description="Allowlist selected IPs (never block or flag them)", permissions=["allowlist"]
+    )
     def allowlist(self, request: HttpRequest, queryset: QuerySet) -> None:
         ips = self._ips(queryset)
         blocklist.allow(ips, reason="allowlisted from the suspicious IPs")
-        detection.set_status(ips, SuspicionStatus.ALLOWLISTED)
+        triage.set_status(ips, SuspicionStatus.ALLOWLISTED)
         self.message_user(request, f"Allowlisted {len(ips)} IP(s).", messages.SUCCESS)
 
-    @admin.action(description="Dismiss (not a threat)")
+    @admin.action(description="Dismiss (not a threat)", permissions=["dismiss"])
     def dismiss(self, request: HttpRequest, queryset: QuerySet) -> None:
-        detection.set_status(self._ips(queryset), SuspicionStatus.DISMISSED)
+        triage.set_status(self._ips(queryset), SuspicionStatus.DISMISSED)
         self.message_user(request, "Dismissed.", messages.SUCCESS)

@@ -8,11 +8,13 @@ because a reload failed: a blocked client stays blocked.
 """
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterable
 from datetime import datetime
 
+from django import db
 from django.db import DatabaseError, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -67,54 +69,88 @@ def compile_from_database() -> CompiledBlocklist:
 
 
 class Blocklist:
+    """This process's compiled copy, kept fresh by a background thread.
+
+    Only the very first load makes a request wait; every later reload (a version change, an
+    expiry, the database timer while Redis is away) is built by the thread while requests keep
+    matching against the previous copy.
+    """
+
     def __init__(self) -> None:
+        self._reset()
+        os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
         self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
         self._compiled: CompiledBlocklist | None = None
         self._version: object = _UNKNOWN
-        self._next_check = 0.0
         self._loaded_at = 0.0
+
+    @property
+    def loaded(self) -> bool:
+        return self._compiled is not None
 
     def is_blocked(self, ip: str) -> bool:
         compiled = self._compiled
-        if compiled is None or self._due(compiled):
-            compiled = self._refresh()
+        if compiled is None:
+            compiled = self.load_first()
+        if self._thread is None:
+            self._start_thread()
+        if time.time() >= compiled.next_expiry:
+            self._wake.set()
         return compiled.is_blocked(ip)
 
-    def reset(self) -> None:
-        """Forget the compiled copy entirely; the next lookup loads from the database."""
-        self._compiled = None
-        self.invalidate()
-
-    def invalidate(self) -> None:
-        """Make this process reload on its next lookup (used after local changes)."""
-        self._next_check = 0.0
-        self._version = _UNKNOWN
-        self._loaded_at = float("-inf")
-
-    def _due(self, compiled: CompiledBlocklist) -> bool:
-        return time.monotonic() >= self._next_check or time.time() >= compiled.next_expiry
-
-    def _refresh(self) -> CompiledBlocklist:
-        # Only the first load makes other threads wait; later ones keep serving the old copy.
-        if not self._lock.acquire(blocking=self._compiled is None):
-            return self._compiled  # type: ignore[return-value]
-        try:
-            if self._compiled is None or self._due(self._compiled):
-                self._reload_if_changed()
+    def load_first(self) -> CompiledBlocklist:
+        with self._lock:
+            if self._compiled is None:
+                self._reload(force=True)
             if self._compiled is None:
                 raise BlocklistUnavailable("the blocklist could not be loaded")
             return self._compiled
-        finally:
-            self._lock.release()
 
-    def _reload_if_changed(self) -> None:
+    def reset(self) -> None:
+        """Forget the compiled copy entirely; the next lookup loads from the database."""
+        with self._lock:
+            self._compiled = None
+            self._version = _UNKNOWN
+
+    def reload_now(self) -> None:
+        """Reload in the calling thread (one that changed the blocks, never a plain request)."""
+        if self._compiled is None:
+            return
+        with self._lock:
+            self._reload(force=True)
+
+    def _start_thread(self) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="security-blocklist", daemon=True
+                )
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(conf.BLOCKLIST_CHECK_INTERVAL)
+            self._wake.clear()
+            try:
+                with self._lock:
+                    self._reload()
+            except Exception:  # the thread must survive anything to keep the copy fresh
+                logger.exception("blocklist refresh failed; keeping the previous copy")
+            finally:
+                db.connection.close()
+
+    def _reload(self, force: bool = False) -> None:
         now = time.monotonic()
-        self._next_check = now + conf.BLOCKLIST_CHECK_INTERVAL
         try:
             version: object = get_redis().get(VERSION_KEY)
         except RedisError:
             version = _UNKNOWN
-        if self._compiled is None or time.time() >= self._compiled.next_expiry:
+        compiled = self._compiled
+        if force or compiled is None or time.time() >= compiled.next_expiry:
             stale = True
         elif version is _UNKNOWN:
             stale = now - self._loaded_at >= conf.BLOCKLIST_DB_RELOAD_INTERVAL
@@ -134,8 +170,8 @@ class Blocklist:
 blocklist = Blocklist()
 
 
-def is_blocked(ip: str | None) -> bool:
-    return ip is not None and blocklist.is_blocked(ip)
+def is_blocked(ip: str) -> bool:
+    return blocklist.is_blocked(ip)
 
 
 # --- Changes: the commands and the admin go through these --------------------------------------
@@ -145,7 +181,7 @@ def announce_change() -> None:
     """Tell every process to reload, once the change is committed."""
 
     def bump() -> None:
-        blocklist.invalidate()
+        blocklist.reload_now()
         try:
             get_redis().incr(VERSION_KEY)
         except RedisError as error:
@@ -159,30 +195,57 @@ def announce_change() -> None:
     transaction.on_commit(bump)
 
 
+def merged_block(existing: BlockedIP | None, new: BlockedIP) -> BlockedIP:
+    """A new block never shortens an active one, never erases its reason, and never turns a
+    manual block into an automatic or imported one."""
+    if existing is None or not existing.is_active:
+        return new
+    if existing.expires_at is None or new.expires_at is None:
+        new.expires_at = None
+    else:
+        new.expires_at = max(existing.expires_at, new.expires_at)
+    if existing.reason and new.reason and new.reason not in existing.reason:
+        new.reason = f"{existing.reason}; {new.reason}"[:255]
+    elif existing.reason:
+        new.reason = existing.reason
+    if existing.source == BlockSource.MANUAL:
+        new.source = BlockSource.MANUAL
+    return new
+
+
 def block(
     targets: list[str],
     reason: str = "",
     expires_at: datetime | None = None,
     source: str = BlockSource.MANUAL,
 ) -> int:
-    """Block normalised targets; an existing block takes the new reason and expiry."""
+    """Block normalised targets, merged into any active block of the same target."""
     now = timezone.now()
-    rows = [
-        BlockedIP(
-            ip_address=target, reason=reason, source=source, created_at=now, expires_at=expires_at
-        )
-        for target in targets
-    ]
     with transaction.atomic():
-        BlockedIP.objects.bulk_create(
-            rows,
-            batch_size=1000,
-            update_conflicts=True,
-            unique_fields=["ip_address"],
-            update_fields=["reason", "source", "expires_at"],
-        )
+        for start in range(0, len(targets), 1000):
+            chunk = targets[start : start + 1000]
+            existing = BlockedIP.objects.select_for_update().in_bulk(chunk, field_name="ip_address")
+            rows = [
+                merged_block(
+                    existing.get(target),
+                    BlockedIP(
+                        ip_address=target,
+                        reason=reason[:255],
+                        source=source,
+                        created_at=now,
+                        expires_at=expires_at,
+                    ),
+                )
+                for target in chunk
+            ]
+            BlockedIP.objects.bulk_create(
+                rows,
+                update_conflicts=True,
+                unique_fields=["ip_address"],
+                update_fields=["reason", "source", "expires_at"],
+            )
         announce_change()
-    return len(rows)
+    return len(targets)
 
 
 def _delete(model: type[BlockedIP] | type[AllowedIP], targets: list[str]) -> int:

@@ -1,4 +1,6 @@
-"""System checks: misconfigurations that would silently weaken the app are caught at start."""
+"""System checks: what a host site must add, and misconfigurations that would silently weaken
+the app, caught at start. Ids are the app's own (`ip_tracking.*`): Django already owns
+`security.W001`..., and silencing one would silence both."""
 
 from pathlib import Path
 
@@ -6,30 +8,34 @@ from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
-from .client_ip import compile_networks
+from .client_ip import compile_trust
 from .conf import conf
 
-OUR_IP_FUNCTION = "security.client_ip.ratelimit_ip"
+PREFIX = "ip_tracking"
 OUR_MIDDLEWARE = [
     "security.middleware.ClientIPMiddleware",
     "security.middleware.RequestLogMiddleware",
     "security.middleware.BlockedIPMiddleware",
+    "security.middleware.RateLimitMiddleware",
 ]
+PERIODIQ_MIDDLEWARE = "periodiq.PeriodiqMiddleware"
+UNSHARED_CACHES = (
+    "django.core.cache.backends.locmem.LocMemCache",
+    "django.core.cache.backends.dummy.DummyCache",
+)
 
 
 @checks.register(checks.Tags.security)
-def check_ratelimit_ip(app_configs, **kwargs) -> list[checks.CheckMessage]:
-    from .client_ip import ratelimit_ip
-
-    value = getattr(settings, "RATELIMIT_IP_META_KEY", None)
-    if value == OUR_IP_FUNCTION or value is ratelimit_ip:
+def check_middleware(app_configs, **kwargs) -> list[checks.CheckMessage]:
+    middleware = list(settings.MIDDLEWARE)
+    positions = [middleware.index(m) if m in middleware else -1 for m in OUR_MIDDLEWARE]
+    if -1 not in positions and positions == sorted(positions) and positions[0] == 0:
         return []
     return [
         checks.Error(
-            "django-ratelimit does not key on the app's client IP.",
-            hint=f"Set RATELIMIT_IP_META_KEY = {OUR_IP_FUNCTION!r}; otherwise rate limits "
-            "use REMOTE_ADDR or a raw, spoofable header.",
-            id="security.E001",
+            "The security middleware are missing or out of order.",
+            hint="Put these first in MIDDLEWARE, in this order: " + ", ".join(OUR_MIDDLEWARE),
+            id=f"{PREFIX}.E001",
         )
     ]
 
@@ -37,40 +43,96 @@ def check_ratelimit_ip(app_configs, **kwargs) -> list[checks.CheckMessage]:
 @checks.register(checks.Tags.security)
 def check_trusted_proxies(app_configs, **kwargs) -> list[checks.CheckMessage]:
     try:
-        compile_networks(conf.TRUSTED_PROXIES)
+        trust = compile_trust(conf.TRUSTED_PROXIES)
     except ImproperlyConfigured as error:
         return [
             checks.Error(
                 str(error),
-                hint="Use IP addresses or CIDR networks, e.g. 10.0.0.5,10.1.0.0/16.",
-                id="security.E002",
+                hint="Use IP addresses or CIDR networks, e.g. 10.0.0.5,10.1.0.0/16, or 'unix'.",
+                id=f"{PREFIX}.E002",
             )
         ]
-    return []
-
-
-@checks.register(checks.Tags.security)
-def check_middleware(app_configs, **kwargs) -> list[checks.CheckMessage]:
-    middleware = list(settings.MIDDLEWARE)
     errors: list[checks.CheckMessage] = []
-    positions = [middleware.index(m) if m in middleware else -1 for m in OUR_MIDDLEWARE]
-    if -1 in positions or positions != sorted(positions):
+    for network in trust.networks:
+        if not (network.is_private or network.is_loopback or network.is_link_local):
+            errors.append(
+                checks.Error(
+                    f"SECURITY_TRUSTED_PROXIES trusts {network}: every client connecting from "
+                    "there can choose its own IP address and walk past blocks and limits.",
+                    hint="Trust only your own proxies' private, loopback or link-local addresses. "
+                    f"If {network} is your CDN's published range, silence {PREFIX}.E003.",
+                    id=f"{PREFIX}.E003",
+                )
+            )
+    return errors
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def check_proxies_configured(app_configs, **kwargs) -> list[checks.CheckMessage]:
+    if conf.TRUSTED_PROXIES:
+        return []
+    return [
+        checks.Warning(
+            "SECURITY_TRUSTED_PROXIES is empty: right only if clients connect straight to this "
+            "server. Behind a reverse proxy every client gets the proxy's address; behind a "
+            "proxy on a unix socket every request is refused (its client is unknown).",
+            hint="Set SECURITY_TRUSTED_PROXIES to your proxies' addresses, and add 'unix' when "
+            "the proxy talks to the app server over a unix socket.",
+            id=f"{PREFIX}.W003",
+        )
+    ]
+
+
+@checks.register()
+def check_dramatiq(app_configs, **kwargs) -> list[checks.CheckMessage]:
+    errors: list[checks.CheckMessage] = []
+    if "django_dramatiq" not in settings.INSTALLED_APPS:
         errors.append(
             checks.Error(
-                "The security middleware are missing or out of order.",
-                hint="Put these first in MIDDLEWARE, in this order: " + ", ".join(OUR_MIDDLEWARE),
-                id="security.E003",
+                "django_dramatiq is not installed: no worker would store request logs.",
+                hint="Add 'django_dramatiq' to INSTALLED_APPS.",
+                id=f"{PREFIX}.E004",
             )
         )
-    if "django_ratelimit.middleware.RatelimitMiddleware" not in middleware:
+    broker = getattr(settings, "DRAMATIQ_BROKER", None) or {}
+    if PERIODIQ_MIDDLEWARE not in broker.get("MIDDLEWARE", ()):
         errors.append(
             checks.Error(
-                "RatelimitMiddleware is not installed: rate-limited clients get 403, not 429.",
-                hint="Add 'django_ratelimit.middleware.RatelimitMiddleware' to MIDDLEWARE.",
-                id="security.E004",
+                "DRAMATIQ_BROKER has no periodiq middleware: the app's periodic tasks (log "
+                "drain backstop, retention, anomaly scan) cannot be declared.",
+                hint=f"Add {PERIODIQ_MIDDLEWARE!r} to DRAMATIQ_BROKER['MIDDLEWARE'] (see the "
+                "README's 'Using the app in your own site').",
+                id=f"{PREFIX}.E005",
+            )
+        )
+    modules = getattr(settings, "DRAMATIQ_AUTODISCOVER_MODULES", None)
+    if modules is not None and "tasks" not in modules:
+        errors.append(
+            checks.Error(
+                f"DRAMATIQ_AUTODISCOVER_MODULES={list(modules)!r} leaves out 'tasks': the worker "
+                "would not find the app's actors and no request would ever be stored.",
+                hint="Add 'tasks' to DRAMATIQ_AUTODISCOVER_MODULES, or remove the setting.",
+                id=f"{PREFIX}.E006",
             )
         )
     return errors
+
+
+@checks.register(checks.Tags.caches)
+def check_ratelimit_cache(app_configs, **kwargs) -> list[checks.CheckMessage]:
+    alias = getattr(settings, "RATELIMIT_USE_CACHE", "default")
+    backend = settings.CACHES.get(alias, {}).get("BACKEND", "")
+    if backend not in UNSHARED_CACHES:
+        return []
+    return [
+        checks.Warning(
+            f"Rate limits count in the {alias!r} cache ({backend.rsplit('.', 1)[-1]}), which each "
+            "process keeps for itself: a client gets the limit once per process.",
+            hint="Point CACHES['default'] (or RATELIMIT_USE_CACHE) at Redis, e.g. "
+            "django.core.cache.backends.redis.RedisCache with LOCATION = your REDIS_URL.",
+            id=f"{PREFIX}.W002",
+        )
+    ]
 
 
 @checks.register()
@@ -83,6 +145,6 @@ def check_geoip_database(app_configs, **kwargs) -> list[checks.CheckMessage]:
             f"No GeoIP database at {path}: geolocation uses the HTTP API only"
             + ("" if conf.GEO_API_URL else ", which is switched off"),
             hint="Run scripts/update_geodb.sh with MAXMIND_ACCOUNT_ID and MAXMIND_LICENSE_KEY.",
-            id="security.W001",
+            id=f"{PREFIX}.W001",
         )
     ]

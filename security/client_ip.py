@@ -5,102 +5,98 @@ headers, and their trusted-proxy list matches by string prefix ("10.0.0.1" also 
 "10.0.0.100") without ever checking the direct peer. The rule here is short enough to state
 and test completely:
 
-1. The direct peer (REMOTE_ADDR) is the client unless it is a configured trusted proxy.
+1. The direct peer (REMOTE_ADDR) is the client unless it is a configured trusted proxy. A
+   unix-socket peer (empty REMOTE_ADDR) is a proxy only when the entry `unix` says so.
 2. Only then is the forwarded header read, right to left; trusted hops are skipped and the
    first untrusted address is the client. Everything left of it was written by that client
-   and is ignored.
+   and is ignored. A header of any length is read from its right end with bounded work: the
+   right-most hops are the ones the proxies wrote.
 3. A malformed hop stops the walk: the last trusted hop is answerable for it, so it is the
    client we attribute the request to.
+4. When no address can be named (a unix-socket peer that is not trusted, or a trusted one that
+   sent no header), the client is None and the request is refused (security.middleware).
 """
 
 import ipaddress
 from functools import lru_cache
+from typing import NamedTuple
 
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest
 
+from .addresses import IPAddress, IPNetwork, parse_peer, peer_text
 from .conf import conf
-
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 _UNSET = object()
 
-# Header values longer than this are not a proxy chain anyone runs; don't parse megabytes.
-MAX_FORWARDED_LENGTH = 4096
+UNIX_PEER = "unix"
+# Read at most this much of the header's right end, and at most this many hops of it: no proxy
+# chain is longer, and a megabyte of forged hops on the left costs nothing.
+MAX_FORWARDED_TAIL = 4096
+MAX_HOPS = 64
 
 
-# Cached: the same few peers and proxies are parsed again on every request. Bounded, so a
-# flood of forged header values only churns it.
-@lru_cache(maxsize=16384)
-def parse_ip(value: str) -> IPAddress | None:
-    """Parse one address as proxies write it: '1.2.3.4', '1.2.3.4:80', '[::1]:80', '::1%eth0'."""
-    value = value.strip().strip('"')
-    if not value or len(value) > 64:
-        return None
-    if value.startswith("["):
-        end = value.find("]")
-        if end == -1:
-            return None
-        value = value[1:end]
-    elif value.count(":") == 1:
-        value = value.split(":", 1)[0]
-    value = value.split("%", 1)[0]
-    try:
-        address = ipaddress.ip_address(value)
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
+class Trust(NamedTuple):
+    networks: tuple[IPNetwork, ...]
+    unix: bool
 
+    def __bool__(self) -> bool:
+        return bool(self.networks) or self.unix
 
-@lru_cache(maxsize=16384)
-def normalise_ip(value: str) -> str | None:
-    """The canonical text of an address, or None; what most requests need (no proxies)."""
-    address = parse_ip(value)
-    return None if address is None else str(address)
+    def trusts(self, address: IPAddress) -> bool:
+        return any(address in network for network in self.networks)
 
 
 @lru_cache(maxsize=8)
-def compile_networks(entries: tuple[str, ...]) -> tuple[IPNetwork, ...]:
+def compile_trust(entries: tuple[str, ...]) -> Trust:
     networks = []
+    unix = False
     for entry in entries:
+        entry = entry.strip()
+        if entry.lower() == UNIX_PEER:
+            unix = True
+            continue
         try:
-            networks.append(ipaddress.ip_network(entry.strip(), strict=False))
+            networks.append(ipaddress.ip_network(entry, strict=False))
         except ValueError as error:
             raise ImproperlyConfigured(
-                f"SECURITY_TRUSTED_PROXIES: {entry!r} is not an IP address or network"
+                f"SECURITY_TRUSTED_PROXIES: {entry!r} is not an IP address, network or 'unix'"
             ) from error
-    return tuple(networks)
+    return Trust(tuple(networks), unix)
 
 
-def is_trusted(address: IPAddress, networks: tuple[IPNetwork, ...]) -> bool:
-    return any(address in network for network in networks)
+def forwarded_hops(header: str) -> list[str]:
+    """The right-most hops of a forwarded header, right-most last; a hop cut by the bound is
+    dropped rather than misread ('11.2.3.4' cut to '1.2.3.4')."""
+    tail = header[-MAX_FORWARDED_TAIL:]
+    hops = tail.split(",")
+    if len(tail) < len(header):
+        hops = hops[1:]
+    return hops[-MAX_HOPS:]
 
 
 def resolve_client_ip(meta: dict, trusted_proxies: tuple[str, ...], header: str) -> str | None:
     remote_addr = str(meta.get("REMOTE_ADDR") or "")
-    networks = compile_networks(trusted_proxies)
-    if not networks:
-        return normalise_ip(remote_addr)
-    peer = parse_ip(remote_addr)
-    if peer is None:
+    trust = compile_trust(trusted_proxies)
+    if not trust:
+        return peer_text(remote_addr)
+    client: IPAddress | None
+    if remote_addr:
+        client = parse_peer(remote_addr)
+        if client is None or not trust.trusts(client):
+            return None if client is None else str(client)
+    elif trust.unix:
+        client = None
+    else:
         return None
-    if not is_trusted(peer, networks):
-        return str(peer)
-    forwarded = str(meta.get(header) or "")
-    if not forwarded or len(forwarded) > MAX_FORWARDED_LENGTH:
-        return str(peer)
-    client = peer
-    for hop in reversed(forwarded.split(",")):
-        address = parse_ip(hop)
+    for hop in reversed(forwarded_hops(str(meta.get(header) or ""))):
+        address = parse_peer(hop)
         if address is None:
             break
         client = address
-        if not is_trusted(address, networks):
+        if not trust.trusts(address):
             break
-    return str(client)
+    return None if client is None else str(client)
 
 
 def get_client_ip(request: HttpRequest) -> str | None:
@@ -116,7 +112,6 @@ def get_client_ip(request: HttpRequest) -> str | None:
 
 
 def ratelimit_ip(request: HttpRequest) -> str:
-    """RATELIMIT_IP_META_KEY: django-ratelimit keys on our client IP, never on raw headers."""
-    # An unparseable peer (e.g. a unix socket without a trusted proxy) shares one bucket:
-    # limiting too much beats not limiting at all.
+    """RATELIMIT_IP_META_KEY for a site's own django-ratelimit decorators: our client IP,
+    never a raw header. The security middleware refuses requests without one before any view."""
     return get_client_ip(request) or "0.0.0.0"

@@ -15,7 +15,22 @@ class SecuritySettings:
 
     @property
     def REDIS_URL(self) -> str:
-        return getattr(settings, "SECURITY_REDIS_URL", None) or settings.REDIS_URL
+        return (
+            getattr(settings, "SECURITY_REDIS_URL", None)
+            or getattr(settings, "REDIS_URL", None)
+            or "redis://127.0.0.1:6379/0"
+        )
+
+    @property
+    def REDIS_CLIENT_OPTIONS(self) -> dict:
+        # Short socket timeouts: a Redis that hangs must cost a request milliseconds, not seconds.
+        return dict(
+            getattr(
+                settings,
+                "REDIS_CLIENT_OPTIONS",
+                {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+            )
+        )
 
     @property
     def LOG_STREAM(self) -> str:
@@ -53,7 +68,7 @@ class SecuritySettings:
     @property
     def BLOCKLIST_DB_RELOAD_INTERVAL(self) -> float:
         # Used only while Redis cannot tell us the version.
-        return float(getattr(settings, "SECURITY_BLOCKLIST_DB_RELOAD_INTERVAL", 30.0))
+        return float(getattr(settings, "SECURITY_BLOCKLIST_DB_RELOAD_INTERVAL", 5.0))
 
     @property
     def GEOIP_PATH(self) -> str:
@@ -76,6 +91,11 @@ class SecuritySettings:
         return float(getattr(settings, "SECURITY_GEO_API_TIMEOUT", 2.0))
 
     @property
+    def GEO_API_DEADLINE(self) -> float:
+        # The most one batch's API calls may hold up storing its rows, whatever the API does.
+        return float(getattr(settings, "SECURITY_GEO_API_DEADLINE", 5.0))
+
+    @property
     def GEO_CACHE_SECONDS(self) -> int:
         return int(getattr(settings, "SECURITY_GEO_CACHE_SECONDS", 24 * 3600))
 
@@ -93,6 +113,11 @@ class SecuritySettings:
         return int(getattr(settings, "SECURITY_GEO_BREAKER_SECONDS", 60))
 
     @property
+    def LOGIN_URL(self) -> str:
+        # Where the dashboard sends anonymous visitors: the admin's login exists in every site.
+        return getattr(settings, "SECURITY_LOGIN_URL", "admin:login")
+
+    @property
     def RATE_ANONYMOUS(self) -> str:
         return getattr(settings, "SECURITY_RATE_ANONYMOUS", "5/m")
 
@@ -103,6 +128,32 @@ class SecuritySettings:
     @property
     def RATELIMIT_FAIL_OPEN(self) -> bool:
         return bool(getattr(settings, "SECURITY_RATELIMIT_FAIL_OPEN", True))
+
+    @property
+    def RATELIMIT_VIEWS(self) -> tuple[str, ...]:
+        # URL names (namespace:name) whose POSTs are limited: every way in to an account.
+        return tuple(
+            getattr(
+                settings,
+                "SECURITY_RATELIMIT_VIEWS",
+                (
+                    "login",
+                    "admin:login",
+                    "password_reset",
+                    "admin_password_reset",
+                    "password_reset_confirm",
+                ),
+            )
+        )
+
+    @property
+    def RATELIMIT_PATHS(self) -> tuple[str, ...]:
+        # Path prefixes whose POSTs are limited too (views a site cannot name).
+        return tuple(getattr(settings, "SECURITY_RATELIMIT_PATHS", ()))
+
+    @property
+    def RATELIMIT_METHODS(self) -> tuple[str, ...]:
+        return tuple(getattr(settings, "SECURITY_RATELIMIT_METHODS", ("POST",)))
 
     @property
     def DETECT_VOLUME_THRESHOLD(self) -> int:

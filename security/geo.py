@@ -5,11 +5,12 @@ is cached. Nothing here runs on the request path: the drain calls lookup_many on
 Only validated, globally routable addresses ever leave the machine.
 """
 
-import ipaddress
 import logging
 import os
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import requests
 from django.core.cache import cache
 from redis.exceptions import RedisError
 
+from .addresses import is_public, parse_address
 from .conf import conf
 
 logger = logging.getLogger(__name__)
@@ -50,17 +52,6 @@ class GeoResult:
     @property
     def known(self) -> bool:
         return bool(self.country_code or self.city)
-
-
-def validated_ip(value: str) -> str | None:
-    try:
-        return str(ipaddress.ip_address(value.strip()))
-    except ValueError:
-        return None
-
-
-def is_public(ip: str) -> bool:
-    return ipaddress.ip_address(ip).is_global
 
 
 # --- Local database ---------------------------------------------------------------------------
@@ -164,12 +155,21 @@ class ApiUnavailable(Exception):
 
 
 class GeoApi:
-    """Client of an ip-api.com-compatible API with a breaker and the API's own rate limit."""
+    """Client of an ip-api.com-compatible API with a breaker and the API's own rate limit.
+
+    `requests` timeouts bound each socket operation, not a call: a server that trickles a
+    byte every half second would hold a drain for ever. So the calls of one batch run in a
+    helper thread and the drain waits for them at most SECURITY_GEO_API_DEADLINE seconds;
+    past that the batch goes on without them, the miss counts towards the breaker, and no
+    new call starts while the stuck one lasts (one thread at most, whatever the API does).
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._failures = 0
         self._closed_until = 0.0
+        self._executor: ThreadPoolExecutor | None = None
+        self._inflight: Future | None = None
 
     def available(self) -> bool:
         return bool(conf.GEO_API_URL) and time.monotonic() >= self._closed_until
@@ -215,8 +215,31 @@ class GeoApi:
         if response.status_code == 429 or remaining <= 0:
             self._pause(max(1, reset), "rate limit reached")
 
-    def lookup(self, ips: list[str]) -> tuple[dict[str, GeoResult], set[str]]:
-        """Results for the IPs it could ask about, and which of them are definitive answers."""
+    def lookup(self, ips: list[str]) -> dict[str, GeoResult]:
+        """Results for the IPs it could ask about within the deadline (each one cached)."""
+        if self._inflight is not None and not self._inflight.done():
+            return {}  # an earlier call is still stuck; it was counted when it ran late
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="security-geo")
+        future = self._executor.submit(self._lookup_and_cache, ips)
+        self._inflight = future
+        try:
+            return future.result(timeout=conf.GEO_API_DEADLINE)
+        except FutureTimeout:
+            self._failed(f"no answer within {conf.GEO_API_DEADLINE:.0f}s")
+            return {}
+        except BaseException:
+            # The actor's time limit (or a shutdown) interrupted the wait: a failure too.
+            self._failed("interrupted while waiting")
+            raise
+
+    def _lookup_and_cache(self, ips: list[str]) -> dict[str, GeoResult]:
+        fetched, definitive = self._lookup_blocking(ips)
+        unanswered = {ip: GeoResult(ip=ip) for ip in ips if ip not in fetched}
+        cache_store({**fetched, **unanswered}, definitive)
+        return fetched
+
+    def _lookup_blocking(self, ips: list[str]) -> tuple[dict[str, GeoResult], set[str]]:
         results: dict[str, GeoResult] = {}
         definitive: set[str] = set()
         batch_url = conf.GEO_API_BATCH_URL
@@ -281,7 +304,7 @@ def lookup_many(ips: set[str] | list[str], use_network: bool = True) -> dict[str
     results: dict[str, GeoResult] = {}
     remote: list[str] = []
     for raw in dict.fromkeys(ips):
-        ip = validated_ip(raw)
+        ip = parse_address(raw)
         if ip is None:
             results[raw] = GeoResult(ip=raw)
             continue
@@ -298,10 +321,7 @@ def lookup_many(ips: set[str] | list[str], use_network: bool = True) -> dict[str
     results.update(cached)
     missing = [ip for ip in remote if ip not in cached]
     if missing and geo_api.available():
-        fetched, definitive = geo_api.lookup(missing)
-        unanswered = {ip: GeoResult(ip=ip) for ip in missing if ip not in fetched}
-        cache_store({**fetched, **unanswered}, definitive)
-        results.update(fetched)
+        results.update(geo_api.lookup(missing))
     for ip in missing:
         results.setdefault(ip, GeoResult(ip=ip))
     return results

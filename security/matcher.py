@@ -3,23 +3,10 @@
 Membership costs one address parse and one binary search, whatever the number of networks.
 """
 
-import ipaddress
 from bisect import bisect_right
 from collections.abc import Iterable
-from functools import lru_cache
 
-AddressKey = tuple[int, int]  # (IP version, integer value)
-
-
-@lru_cache(maxsize=16384)
-def address_key(ip: str) -> AddressKey | None:
-    try:
-        address = ipaddress.ip_address(ip)
-    except ValueError:
-        return None
-    if address.version == 6 and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return address.version, int(address)
+from .addresses import AddressKey, address_key, mapped_part, parse_network
 
 
 def _merged(ranges: list[tuple[int, int]]) -> tuple[list[int], list[int]]:
@@ -39,10 +26,12 @@ class NetworkSet:
         by_family: dict[int, list[tuple[int, int]]] = {4: [], 6: []}
         count = 0
         for text in networks:
-            network = ipaddress.ip_network(text, strict=False)
-            by_family[network.version].append(
-                (int(network.network_address), int(network.broadcast_address))
-            )
+            network = parse_network(text)
+            for part in (network, mapped_part(network)):
+                if part is not None:
+                    by_family[part.version].append(
+                        (int(part.network_address), int(part.broadcast_address))
+                    )
             count += 1
         self._v4 = _merged(by_family[4])
         self._v6 = _merged(by_family[6])

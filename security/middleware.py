@@ -1,64 +1,174 @@
-"""Three small middleware, outermost first: who is the client, log the request, turn away the
-blocked. Each only calls into the app's functions."""
+"""Four small middleware, outermost first: who is the client, log the request, turn away the
+blocked (and the unknown), limit the ways into an account. Each only calls into the app's
+functions, and each serves WSGI and ASGI alike: under ASGI none of them costs a thread hop,
+except the first blocklist load of a process and the rate-limit count of a limited view."""
 
+import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
-from .blocklist import BlocklistUnavailable, is_blocked
+from .blocklist import BlocklistUnavailable, blocklist, is_blocked
 from .client_ip import get_client_ip
-from .logsink import log_buffer
-from .records import build_record
+from .conf import conf
+from .ratelimits import check_rate, settings_group, too_many_requests
+from .requestlog.buffer import log_buffer
+from .requestlog.records import build_record
 
 logger = logging.getLogger(__name__)
 
-GetResponse = Callable[[HttpRequest], HttpResponse]
+GetResponse = Callable[[HttpRequest], HttpResponse | Awaitable[HttpResponse]]
 
 
-class ClientIPMiddleware:
+class SyncAndAsyncMiddleware:
+    """Django's sync-and-async middleware shape (as django-cors-headers and django-htmx do)."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: GetResponse) -> None:
+        self.get_response = get_response
+        self.async_mode = iscoroutinefunction(get_response)
+        if self.async_mode:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest):
+        if self.async_mode:
+            return self.__acall__(request)
+        return self.handle(request)
+
+    def handle(self, request: HttpRequest) -> HttpResponse:
+        raise NotImplementedError
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+        raise NotImplementedError
+
+
+class ClientIPMiddleware(SyncAndAsyncMiddleware):
     """Sets request.client_ip once; everything else reads it from there."""
 
-    def __init__(self, get_response: GetResponse) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
+    def handle(self, request: HttpRequest) -> HttpResponse:
         get_client_ip(request)
-        return self.get_response(request)
+        return self.get_response(request)  # type: ignore[return-value]
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+        get_client_ip(request)
+        return await self.get_response(request)  # type: ignore[misc]
 
 
-class RequestLogMiddleware:
+class RequestLogMiddleware(SyncAndAsyncMiddleware):
     """Appends one record per request to the in-process buffer, after the response is known."""
 
-    def __init__(self, get_response: GetResponse) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
+    def handle(self, request: HttpRequest) -> HttpResponse:
         started = time.monotonic()
         response = self.get_response(request)
+        log_buffer.append(build_record(request, response.status_code, started))  # type: ignore[union-attr]
+        return response  # type: ignore[return-value]
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+        started = time.monotonic()
+        response = await self.get_response(request)  # type: ignore[misc]
         log_buffer.append(build_record(request, response.status_code, started))
         return response
 
 
-class BlockedIPMiddleware:
-    """Answers blocked clients with a bare 403 before any other work, for every path."""
+def plain_response(status: int, text: bytes) -> HttpResponse:
+    return HttpResponse(text, status=status, content_type="text/plain; charset=utf-8")
 
-    def __init__(self, get_response: GetResponse) -> None:
-        self.get_response = get_response
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        try:
-            blocked = is_blocked(get_client_ip(request))
-        except BlocklistUnavailable:
-            # Never loaded (database down since start): refuse rather than let anyone in.
-            logger.error("blocklist unavailable: answering 503")
-            return HttpResponse(
-                b"Service unavailable\n", status=503, content_type="text/plain; charset=utf-8"
+class UnknownClientLog:
+    """Says once per process why requests without a client address are refused."""
+
+    said = False
+
+    @classmethod
+    def say(cls, request: HttpRequest) -> None:
+        if not cls.said:
+            cls.said = True
+            logger.error(
+                "refusing requests whose client address cannot be determined (REMOTE_ADDR=%r); "
+                "behind a proxy on a unix socket add 'unix' to SECURITY_TRUSTED_PROXIES and "
+                "have the proxy set %s",
+                request.META.get("REMOTE_ADDR", ""),
+                conf.FORWARDED_HEADER,
             )
+
+
+class BlockedIPMiddleware(SyncAndAsyncMiddleware):
+    """Answers blocked clients with a bare 403 before any other work, for every path, and
+    clients it cannot name with a 400: an unknown client could be a blocked one."""
+
+    def decide(self, request: HttpRequest) -> HttpResponse | None:
+        ip = get_client_ip(request)
+        if ip is None:
+            UnknownClientLog.say(request)
+            return plain_response(400, b"Bad request: the client address is unknown\n")
+        try:
+            blocked = is_blocked(ip)
+        except BlocklistUnavailable:
+            # Never loaded (database down since start): refuse rather than let anyone in, but
+            # static files need no database and nobody is protected by refusing them.
+            if request.path.startswith(static_prefix()):
+                return None
+            logger.error("blocklist unavailable: answering 503")
+            return plain_response(503, b"Service unavailable\n")
         if blocked:
             request.security_blocked = True  # type: ignore[attr-defined]
-            return HttpResponse(
-                b"Forbidden\n", status=403, content_type="text/plain; charset=utf-8"
-            )
-        return self.get_response(request)
+            return plain_response(403, b"Forbidden\n")
+        return None
+
+    def handle(self, request: HttpRequest) -> HttpResponse:
+        return self.decide(request) or self.get_response(request)  # type: ignore[return-value]
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+        if not blocklist.loaded:
+            with contextlib.suppress(BlocklistUnavailable):  # decide() answers for it
+                await sync_to_async(blocklist.load_first)()
+        return self.decide(request) or await self.get_response(request)  # type: ignore[misc]
+
+
+def static_prefix() -> str:
+    url = getattr(settings, "STATIC_URL", None) or "/static/"
+    return url if url.startswith("/") else "/" + url
+
+
+class RateLimitMiddleware(SyncAndAsyncMiddleware):
+    """Limits the views and paths named in SECURITY_RATELIMIT_VIEWS / _PATHS. It decides in
+    process_view, after the URL is resolved and the user is known, before the view runs."""
+
+    def __init__(self, get_response: GetResponse) -> None:
+        super().__init__(get_response)
+        if self.async_mode:
+            self.process_view = self.aprocess_view  # type: ignore[method-assign]
+
+    def handle(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)  # type: ignore[return-value]
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+        return await self.get_response(request)  # type: ignore[misc]
+
+    @staticmethod
+    def group_for(request: HttpRequest, view: Callable) -> str | None:
+        if request.method not in conf.RATELIMIT_METHODS:
+            return None
+        if getattr(view, "security_rate_limited", False):
+            return None
+        return settings_group(request)
+
+    def process_view(self, request: HttpRequest, view, args, kwargs) -> HttpResponse | None:
+        group = self.group_for(request, view)
+        if group is None:
+            return None
+        retry_after = check_rate(request, group, conf.RATELIMIT_METHODS)
+        return None if retry_after is None else too_many_requests(request, retry_after)
+
+    async def aprocess_view(self, request: HttpRequest, view, args, kwargs) -> HttpResponse | None:
+        group = self.group_for(request, view)
+        if group is None:
+            return None
+        retry_after = await sync_to_async(check_rate)(request, group, conf.RATELIMIT_METHODS)
+        return None if retry_after is None else too_many_requests(request, retry_after)

@@ -1,25 +1,42 @@
-"""Rate limits for sensitive views, on django-ratelimit's counters.
+"""Rate limits for the ways into an account, on django-ratelimit's counters.
 
-    from security.ratelimits import sensitive
+Two ways to limit a view, one counting rule:
+- by name or path, in settings (SECURITY_RATELIMIT_VIEWS, SECURITY_RATELIMIT_PATHS), applied by
+  security.middleware.RateLimitMiddleware: the site login, the admin login and password reset
+  are limited without touching their URLconf;
+- by decorator, on a site's own view:
 
-    @sensitive()                    # POSTs: 5/min per client IP, 10/min per signed-in user
+    from security.ratelimits import rate_limit
+
+    @rate_limit()                   # POSTs: 5/min per client IP, 10/min per signed-in user
     def change_password(request): ...
 
-Anonymous clients are keyed by client IP (IPv6 by /64, django-ratelimit's default mask),
-signed-in users by user id. Over the limit the view is not run: RatelimitMiddleware turns the
-Ratelimited exception into security.views.ratelimited, a 429 with Retry-After.
+Anonymous clients are keyed by client IP (IPv6 by /64), signed-in users by user id. Over the
+limit the view is not run: the client gets a 429 with Retry-After. While the counters cannot
+be reached, SECURITY_RATELIMIT_FAIL_OPEN decides (django-ratelimit itself does not catch a
+Redis connection error, its issue #333).
 """
 
+import ipaddress
+import logging
+import time
 from collections.abc import Callable, Sequence
 from functools import wraps
 
+from asgiref.sync import iscoroutinefunction, sync_to_async
 from django.http import HttpRequest, HttpResponse
 from django_ratelimit.core import get_usage
-from django_ratelimit.exceptions import Ratelimited
+from redis.exceptions import RedisError
 
+from .client_ip import get_client_ip
 from .conf import conf
 
+logger = logging.getLogger(__name__)
+
 FALLBACK_RETRY_AFTER = 60
+IPV6_MASK = 64
+WARN_EVERY_SECONDS = 60.0
+_last_warning = 0.0
 
 
 def current_rate(group: str, request: HttpRequest) -> str:
@@ -29,6 +46,16 @@ def current_rate(group: str, request: HttpRequest) -> str:
     return conf.RATE_ANONYMOUS
 
 
+def client_key(group: str, request: HttpRequest) -> str:
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
+        return f"user:{user.pk}"
+    ip = get_client_ip(request) or "unknown"
+    if ":" in ip:
+        ip = str(ipaddress.ip_network(f"{ip}/{IPV6_MASK}", strict=False).network_address)
+    return f"ip:{ip}"
+
+
 def view_group(view: Callable) -> str:
     """One counter per view. Every as_view() function has the same name, so class-based views
     are told apart by their class."""
@@ -36,31 +63,82 @@ def view_group(view: Callable) -> str:
     return f"{target.__module__}.{target.__qualname__}"
 
 
-def check_rate(request: HttpRequest, group: str, methods: Sequence[str]) -> None:
-    usage = get_usage(
-        request,
-        group=group,
-        key="user_or_ip",
-        rate=current_rate,
-        method=list(methods),
-        increment=True,
-    )
-    if usage is not None and usage["should_limit"]:
-        # time_left is -1 when the counter could not be read and the policy is to fail closed.
-        retry_after = usage["time_left"] if usage["time_left"] > 0 else FALLBACK_RETRY_AFTER
-        request.ratelimit_retry_after = retry_after  # type: ignore[attr-defined]
-        raise Ratelimited()
+def _counters_unavailable(why: object) -> int | None:
+    global _last_warning
+    now = time.monotonic()
+    if now - _last_warning >= WARN_EVERY_SECONDS:
+        _last_warning = now
+        logger.warning(
+            "rate-limit counters unreachable (%s): failing %s",
+            why,
+            "open" if conf.RATELIMIT_FAIL_OPEN else "closed",
+        )
+    return None if conf.RATELIMIT_FAIL_OPEN else FALLBACK_RETRY_AFTER
 
 
-def sensitive(methods: Sequence[str] = ("POST",)) -> Callable:
+def check_rate(request: HttpRequest, group: str, methods: Sequence[str]) -> int | None:
+    """Count this request; the seconds to wait when it is over the limit, else None."""
+    try:
+        usage = get_usage(
+            request,
+            group=group,
+            key=client_key,
+            rate=current_rate,
+            method=list(methods),
+            increment=True,
+        )
+    except RedisError as error:
+        return _counters_unavailable(error)
+    if usage is None or not usage["should_limit"]:
+        return None
+    if usage["time_left"] < 0:  # the counter could not be read
+        return _counters_unavailable("no count")
+    return max(1, usage["time_left"])
+
+
+def too_many_requests(request: HttpRequest, retry_after: int) -> HttpResponse:
+    from .views import ratelimited_response
+
+    return ratelimited_response(request, retry_after)
+
+
+def rate_limit(methods: Sequence[str] = ("POST",)) -> Callable:
     def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         group = view_group(view)
 
-        @wraps(view)
-        def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-            check_rate(request, group, methods)
-            return view(request, *args, **kwargs)
+        if iscoroutinefunction(view):
 
+            @wraps(view)
+            async def async_wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+                retry_after = await sync_to_async(check_rate)(request, group, methods)
+                if retry_after is not None:
+                    return too_many_requests(request, retry_after)
+                return await view(request, *args, **kwargs)
+
+            wrapped = async_wrapped
+        else:
+
+            @wraps(view)
+            def sync_wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+                retry_after = check_rate(request, group, methods)
+                if retry_after is not None:
+                    return too_many_requests(request, retry_after)
+                return view(request, *args, **kwargs)
+
+            wrapped = sync_wrapped
+        # RateLimitMiddleware leaves decorated views to their decorator: one count a request.
+        wrapped.security_rate_limited = True  # type: ignore[attr-defined]
         return wrapped
 
     return decorator
+
+
+def settings_group(request: HttpRequest) -> str | None:
+    """The counter a request falls under by SECURITY_RATELIMIT_VIEWS/_PATHS, if any."""
+    match = request.resolver_match
+    if match is not None and match.view_name in conf.RATELIMIT_VIEWS:
+        return f"view:{match.view_name}"
+    for prefix in conf.RATELIMIT_PATHS:
+        if request.path.startswith(prefix):
+            return f"path:{prefix}"
+    return None

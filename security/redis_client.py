@@ -3,16 +3,14 @@
 from functools import lru_cache
 
 import redis
-from django.conf import settings
 
 from .conf import conf
 
 
 @lru_cache(maxsize=4)
-def _client_for(url: str) -> redis.Redis:
-    options = getattr(settings, "REDIS_CLIENT_OPTIONS", {})
-    return redis.Redis.from_url(url, **options)
+def _client_for(url: str, options: tuple) -> redis.Redis:
+    return redis.Redis.from_url(url, **dict(options))
 
 
 def get_redis() -> redis.Redis:
-    return _client_for(conf.REDIS_URL)
+    return _client_for(conf.REDIS_URL, tuple(sorted(conf.REDIS_CLIENT_OPTIONS.items())))

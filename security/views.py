@@ -1,19 +1,14 @@
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from . import dashboard, detection
-from .ratelimits import FALLBACK_RETRY_AFTER
-from .targets import InvalidInput, parse_target
-
-staff_only = staff_member_required(login_url="login")
+from . import dashboard, permissions
+from .addresses import parse_address
+from .detection import triage
 
 
-def ratelimited(request: HttpRequest, exception: Exception) -> HttpResponse:
-    """RATELIMIT_VIEW: 429 with Retry-After, no traceback logged."""
-    retry_after = getattr(request, "ratelimit_retry_after", FALLBACK_RETRY_AFTER)
+def ratelimited_response(request: HttpRequest, retry_after: int) -> HttpResponse:
     response = render(
         request, "security/ratelimited.html", {"retry_after": retry_after}, status=429
     )
@@ -26,33 +21,37 @@ def chosen_range(request: HttpRequest) -> str:
     return value if value in dashboard.RANGES else "24h"
 
 
-@staff_only
+@permissions.permission_required(*permissions.VIEW_DASHBOARD)
 def dashboard_page(request: HttpRequest) -> HttpResponse:
+    may_see_suspicious = permissions.may(request, permissions.VIEW_SUSPICIOUS)
     context = {
         "range": chosen_range(request),
         "ranges": list(dashboard.RANGES),
-        "suspicious": dashboard.newest_suspicious(),
+        "may_see_suspicious": may_see_suspicious,
+        "may_block": permissions.may(request, permissions.BLOCK),
+        "may_admin": request.user.is_staff,
+        "suspicious": dashboard.newest_suspicious() if may_see_suspicious else [],
     }
     return render(request, "security/dashboard.html", context)
 
 
-@staff_only
+@permissions.permission_required(*permissions.VIEW_DASHBOARD)
 def dashboard_data(request: HttpRequest) -> JsonResponse:
     return JsonResponse(dashboard.summary(chosen_range(request)))
 
 
-@staff_only
 @require_POST
+@permissions.permission_required(*permissions.BLOCK)
 def block_suspicious(request: HttpRequest) -> HttpResponse:
-    try:
-        target = parse_target(request.POST.get("ip", ""))
-    except InvalidInput as error:
-        messages.error(request, str(error))
+    raw = request.POST.get("ip", "")
+    target = parse_address(raw)
+    if target is None:
+        messages.error(request, f"{raw[:64]!r} is not an IP address; block networks with block_ip")
         return redirect("security:dashboard")
-    detection.block_flagged(
+    triage.block_flagged(
         [target],
         reason=f"blocked from the dashboard by {request.user.get_username()}",
-        duration=detection.ONE_CLICK_BLOCK,
+        duration=triage.ONE_CLICK_BLOCK,
     )
-    messages.success(request, f"{target} is blocked for 24 hours.")
+    messages.success(request, f"{target} is blocked for at least 24 hours.")
     return redirect("security:dashboard")

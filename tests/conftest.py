@@ -8,8 +8,9 @@ from django.conf import settings
 
 from security import geo
 from security.blocklist import blocklist
-from security.logsink import log_buffer
-from security.records import decode_batch
+from security.requestlog import stream
+from security.requestlog.buffer import log_buffer
+from security.requestlog.records import decode_batch, encode_batch
 
 
 @pytest.fixture
@@ -44,3 +45,32 @@ def wait_for(condition: Callable[[], object], timeout: float = 10.0, interval: f
 def records_in_stream(client: redis.Redis, stream: str = "security:requestlog") -> int:
     """Log records waiting in the stream (each entry is one flushed batch)."""
     return sum(len(decode_batch(fields[b"b"])) for _id, fields in client.xrange(stream))
+
+
+def publish_records(batch: list) -> bool:
+    """Put records into the stream as a web process's flush would."""
+    return stream.publish([encode_batch(batch)])
+
+
+def operator(username: str, *permissions: str):
+    """A staff user holding exactly these permissions ('security.view_requestlog', ...)."""
+    from django.contrib.auth.models import Permission, User
+
+    user = User.objects.create_user(username, password=f"pw-{username}-12345", is_staff=True)
+    for name in permissions:
+        app_label, codename = name.split(".")
+        user.user_permissions.add(
+            Permission.objects.get(content_type__app_label=app_label, codename=codename)
+        )
+    return User.objects.get(pk=user.pk)  # a fresh object: permissions are cached per instance
+
+
+EVERY_OPERATOR_PERMISSION = (
+    "security.view_requestlog",
+    "security.view_suspiciousip",
+    "security.change_suspiciousip",
+    "security.add_blockedip",
+    "security.change_blockedip",
+    "security.add_allowedip",
+    "security.change_allowedip",
+)

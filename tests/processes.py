@@ -3,6 +3,7 @@
 import os
 import signal
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -59,12 +60,16 @@ def log_file(name: str):
     return path.open("ab")
 
 
-def start_web(workers: int = 2, threads: int = 4, **env: str) -> tuple[HTTPExecutor, str]:
+def start_web(
+    workers: int = 2, threads: int = 4, asgi: bool = False, **env: str
+) -> tuple[HTTPExecutor, str]:
+    """gunicorn serving the demo: WSGI with threads, or ASGI with uvicorn workers."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
+    app = ["project.asgi", "-k", "uvicorn_worker.UvicornWorker"] if asgi else ["project.wsgi"]
     command = [
         str(BIN / "gunicorn"),
-        "project.wsgi",
+        *app,
         "--bind",
         f"127.0.0.1:{port}",
         "--workers",
@@ -113,3 +118,15 @@ def start_worker(**env: str) -> SimpleExecutor:
     )
     worker.start()
     return worker
+
+
+def run_manage(*args: str, **env: str) -> subprocess.CompletedProcess:
+    """The real command line: manage.py in a process of its own, as an operator runs it."""
+    return subprocess.run(
+        [PYTHON, "manage.py", *args],
+        env=process_env(**env),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )

@@ -49,3 +49,6 @@ STATIC_ROOT.mkdir(exist_ok=True)
 # In-process tests flush the log buffer themselves: a background flush in the middle of a test
 # would race with its assertions. Server processes started by tests keep the project's interval.
 SECURITY_LOG_FLUSH_INTERVAL = 3600.0
+# Likewise the blocklist's background checks: in-process tests reload when they change blocks
+# (as the admin and the commands do) or when a block expires; server processes keep 1 s.
+SECURITY_BLOCKLIST_CHECK_INTERVAL = 3600.0

@@ -1,11 +1,15 @@
 from django.core import checks
+from django.core.management import call_command
 from django.test import override_settings
 
 from project import settings as project_settings
 from security.checks import (
+    OUR_MIDDLEWARE,
+    check_dramatiq,
     check_geoip_database,
     check_middleware,
-    check_ratelimit_ip,
+    check_proxies_configured,
+    check_ratelimit_cache,
     check_trusted_proxies,
 )
 
@@ -14,42 +18,76 @@ def ids(messages: list[checks.CheckMessage]) -> list[str]:
     return [message.id for message in messages]
 
 
-def test_project_configuration_passes_the_errors():
-    assert check_ratelimit_ip(None) == []
-    assert check_trusted_proxies(None) == []
+def test_project_configuration_passes_every_error_check():
     assert check_middleware(None) == []
+    assert check_trusted_proxies(None) == []
+    assert check_dramatiq(None) == []
+    assert check_ratelimit_cache(None) == []
 
 
-@override_settings(RATELIMIT_IP_META_KEY="HTTP_X_FORWARDED_FOR")
-def test_e001_ratelimit_not_keyed_on_our_client_ip():
-    assert ids(check_ratelimit_ip(None)) == ["security.E001"]
+def test_ids_are_the_apps_own_never_djangos_security_namespace():
+    with override_settings(MIDDLEWARE=[]):
+        messages = check_middleware(None)
+    assert ids(messages) == ["ip_tracking.E001"]
+    assert not any(i.startswith("security.") for i in ids(messages))
+
+
+@override_settings(MIDDLEWARE=list(reversed(project_settings.MIDDLEWARE)))
+def test_e001_security_middleware_out_of_order():
+    messages = check_middleware(None)
+    assert ids(messages) == ["ip_tracking.E001"]
+    assert all(name in messages[0].hint for name in OUR_MIDDLEWARE)
 
 
 @override_settings(SECURITY_TRUSTED_PROXIES=["10.0.0.1", "10.0.0.300"])
 def test_e002_bad_trusted_proxy():
     messages = check_trusted_proxies(None)
-    assert ids(messages) == ["security.E002"]
+    assert ids(messages) == ["ip_tracking.E002"]
     assert "10.0.0.300" in messages[0].msg
 
 
-@override_settings(MIDDLEWARE=list(reversed(project_settings.MIDDLEWARE)))
-def test_e003_security_middleware_out_of_order():
-    assert "security.E003" in ids(check_middleware(None))
+def test_e003_trusting_the_world_or_a_public_range_is_an_error():
+    for entry in ("0.0.0.0/0", "::/0", "8.8.8.0/24", "2001:4860::/32", "0.0.0.0/4"):
+        with override_settings(SECURITY_TRUSTED_PROXIES=[entry]):
+            assert ids(check_trusted_proxies(None)) == ["ip_tracking.E003"], entry
+    with override_settings(
+        SECURITY_TRUSTED_PROXIES=["10.0.0.0/8", "127.0.0.1", "fd00::/8", "unix"]
+    ):
+        assert check_trusted_proxies(None) == []
 
 
-@override_settings(
-    MIDDLEWARE=[
-        m
-        for m in project_settings.MIDDLEWARE
-        if m != "django_ratelimit.middleware.RatelimitMiddleware"
-    ]
-)
-def test_e004_ratelimit_middleware_missing():
-    assert ids(check_middleware(None)) == ["security.E004"]
+def test_e004_e005_e006_what_the_worker_needs_is_named():
+    apps = [a for a in project_settings.INSTALLED_APPS if a != "django_dramatiq"]
+    broker = {**project_settings.DRAMATIQ_BROKER, "MIDDLEWARE": ["dramatiq.middleware.Retries"]}
+    with override_settings(
+        INSTALLED_APPS=apps, DRAMATIQ_BROKER=broker, DRAMATIQ_AUTODISCOVER_MODULES=["actors"]
+    ):
+        messages = check_dramatiq(None)
+    assert ids(messages) == ["ip_tracking.E004", "ip_tracking.E005", "ip_tracking.E006"]
+    assert "periodiq.PeriodiqMiddleware" in messages[1].hint
+    assert "'tasks'" in messages[2].hint
+
+
+@override_settings(CACHES={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}})
+def test_w002_rate_limits_in_a_per_process_cache():
+    messages = check_ratelimit_cache(None)
+    assert ids(messages) == ["ip_tracking.W002"]
+    assert "RedisCache" in messages[0].hint
+
+
+def test_w003_deploy_check_says_to_configure_proxies_and_unix(capsys):
+    with override_settings(SECURITY_TRUSTED_PROXIES=[]):
+        messages = check_proxies_configured(None)
+        assert ids(messages) == ["ip_tracking.W003"]
+        assert "'unix'" in messages[0].hint
+        call_command("check", "--deploy", "--tag", "security")
+    assert "ip_tracking.W003" in capsys.readouterr().err
+    with override_settings(SECURITY_TRUSTED_PROXIES=["unix"]):
+        assert check_proxies_configured(None) == []
 
 
 def test_w001_no_geoip_database(tmp_path):
     with override_settings(GEOIP_PATH=str(tmp_path)):
-        assert ids(check_geoip_database(None)) == ["security.W001"]
+        assert ids(check_geoip_database(None)) == ["ip_tracking.W001"]
         (tmp_path / "GeoLite2-City.mmdb").write_bytes(b"placeholder")
         assert check_geoip_database(None) == []

@@ -1,7 +1,8 @@
 import pytest
 from django.test import RequestFactory, override_settings
 
-from security.client_ip import get_client_ip, parse_ip, resolve_client_ip
+from security.addresses import parse_peer
+from security.client_ip import get_client_ip, resolve_client_ip
 
 XFF = "HTTP_X_FORWARDED_FOR"
 
@@ -54,9 +55,30 @@ def test_malformed_hop_stops_the_walk_at_the_last_trusted_hop():
     assert resolve(meta, ("10.0.0.0/8",)) == "10.0.0.5"
 
 
-def test_giant_header_is_not_parsed():
-    meta = {"REMOTE_ADDR": "10.0.0.2", XFF: "1.2.3.4, " * 10_000}
-    assert resolve(meta, ("10.0.0.0/8",)) == "10.0.0.2"
+def test_overlong_header_is_read_from_the_right_never_handed_to_the_proxy():
+    # A client behind the proxy pads the header past any sane size; the proxy appended the
+    # client's real address at the right end, and that is who it is.
+    forged = "6.6.6.6, " * 100_000
+    meta = {"REMOTE_ADDR": "10.0.0.2", XFF: forged + "203.0.113.66"}
+    assert resolve(meta, ("10.0.0.0/8",)) == "203.0.113.66"
+    meta = {"REMOTE_ADDR": "10.0.0.2", XFF: "x" * 1_000_000 + ",203.0.113.67, 10.0.0.9"}
+    assert resolve(meta, ("10.0.0.0/8",)) == "203.0.113.67"
+
+
+def test_a_hop_cut_by_the_bound_is_not_misread():
+    # Only trusted hops fit in the bounded tail: the cut hop on its left is not parsed.
+    hops = ", ".join(["10.0.0.9"] * 2000)
+    meta = {"REMOTE_ADDR": "10.0.0.2", XFF: "11.2.3.4, " + hops}
+    assert resolve(meta, ("10.0.0.0/8",)) != "1.2.3.4"
+
+
+def test_unix_socket_peer_is_a_proxy_only_when_configured():
+    meta = {"REMOTE_ADDR": "", XFF: "6.6.6.6, 203.0.113.5"}
+    assert resolve(meta) is None
+    assert resolve(meta, ("10.0.0.0/8",)) is None
+    assert resolve(meta, ("unix",)) == "203.0.113.5"
+    assert resolve(meta, ("unix", "203.0.113.0/24")) == "6.6.6.6"
+    assert resolve({"REMOTE_ADDR": ""}, ("unix",)) is None  # no header: unknown, not a guess
 
 
 @pytest.mark.parametrize(
@@ -74,8 +96,8 @@ def test_giant_header_is_not_parsed():
         ("x" * 500, None),
     ],
 )
-def test_parse_ip_normalises_what_proxies_write(raw, expected):
-    parsed = parse_ip(raw)
+def test_parse_peer_normalises_what_proxies_write(raw, expected):
+    parsed = parse_peer(raw)
     assert (str(parsed) if parsed else None) == expected
 
 

@@ -10,9 +10,12 @@ from django.test import Client
 from django.utils import timezone
 from periodiq import CronSpec
 
-from security import actors, detection, drain, logsink
+from security import tasks
 from security.blocklist import block, is_blocked
+from security.detection import scan
 from security.models import BlockedIP, BlockSource, RequestLog, SuspiciousIP
+from security.requestlog import drain
+from security.requestlog.buffer import log_buffer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -25,7 +28,7 @@ def traffic(client: Client, ip: str, paths: list[str]) -> None:
 
 
 def store() -> None:
-    logsink.log_buffer.flush()
+    log_buffer.flush()
     drain.drain()
 
 
@@ -79,9 +82,9 @@ def test_a_second_run_changes_nothing(seeded, capsys):
 
 
 def test_operator_decisions_survive_a_rescan(seeded):
-    detection.scan()
+    scan.scan()
     SuspiciousIP.objects.filter(ip_address=PROBER).update(status="dismissed")
-    detection.scan()
+    scan.scan()
     assert SuspiciousIP.objects.get(ip_address=PROBER).status == "dismissed"
 
 
@@ -90,7 +93,7 @@ def test_scanning_and_rate_limited_clients_are_flagged(client: Client):
     for _ in range(12):
         client.post("/login/", {"username": "x", "password": "y"}, REMOTE_ADDR="198.51.100.61")
     store()
-    reasons = {(f.ip, f.reason) for f in detection.scan()}
+    reasons = {(f.ip, f.reason) for f in scan.scan()}
     assert ("198.51.100.60", "not_found") in reasons
     assert ("198.51.100.61", "rate_limited") in reasons
     assert ("198.51.100.61", "sensitive") in reasons  # answered 4xx on /login
@@ -101,13 +104,13 @@ def test_probe_paths_match_whatever_the_case_and_literally(client: Client, setti
     traffic(client, "198.51.100.62", ["/.ds_store"])
     traffic(client, "198.51.100.63", ["/.DSxStore", "/100-percent", "/.env"])
     store()
-    flagged = {f.ip for f in detection.scan() if f.reason == "probe"}
+    flagged = {f.ip for f in scan.scan() if f.reason == "probe"}
     assert flagged == {"198.51.100.62"}
 
 
 def test_no_probe_paths_configured_flags_no_probes(seeded, settings):
     settings.SECURITY_DETECT_PROBE_PATHS = []
-    assert "probe" not in {f.reason for f in detection.scan()}
+    assert "probe" not in {f.reason for f in scan.scan()}
 
 
 def test_staff_allowlisted_and_blocked_traffic_is_not_flagged(client: Client):
@@ -120,7 +123,7 @@ def test_staff_allowlisted_and_blocked_traffic_is_not_flagged(client: Client):
     block(["203.0.113.71"])
     traffic(client, "203.0.113.71", ["/"] * 150 + ["/.env"])
     store()
-    flagged = {f.ip for f in detection.scan()}
+    flagged = {f.ip for f in scan.scan()}
     assert flagged.isdisjoint({"10.0.0.5", "192.0.2.70", "203.0.113.71"})
 
 
@@ -137,14 +140,14 @@ def test_only_the_window_counts():
         )
         for _ in range(200)
     )
-    assert detection.scan(hours=1) == []
-    assert {f.reason for f in detection.scan(hours=4)} == {"high_volume", "probe"}
+    assert scan.scan(hours=1) == []
+    assert {f.reason for f in scan.scan(hours=4)} == {"high_volume", "probe"}
 
 
 def test_automatic_blocking_when_enabled(seeded, settings, client: Client):
     settings.SECURITY_AUTO_BLOCK = True
     block([HEAVY])  # already blocked for good: must stay that way
-    detection.scan()
+    scan.scan()
     prober = BlockedIP.objects.get(ip_address=PROBER)
     assert prober.source == BlockSource.AUTOMATIC
     assert "probe" in prober.reason
@@ -154,7 +157,7 @@ def test_automatic_blocking_when_enabled(seeded, settings, client: Client):
     assert not is_blocked(VISITOR)
     assert client.get("/", REMOTE_ADDR=PROBER).status_code == 403
     blocks = list(BlockedIP.objects.order_by("ip_address").values_list("ip_address", "expires_at"))
-    detection.scan()
+    scan.scan()
     assert (
         list(BlockedIP.objects.order_by("ip_address").values_list("ip_address", "expires_at"))
         == blocks
@@ -164,24 +167,24 @@ def test_automatic_blocking_when_enabled(seeded, settings, client: Client):
 def test_automatic_block_duration_is_configurable(seeded, settings):
     settings.SECURITY_AUTO_BLOCK = True
     settings.SECURITY_AUTO_BLOCK_DURATION = "2h"
-    detection.scan()
+    scan.scan()
     expires_at = BlockedIP.objects.get(ip_address=PROBER).expires_at
     assert abs((expires_at - timezone.now() - timedelta(hours=2)).total_seconds()) < 60
 
 
 def test_automatic_blocking_is_off_by_default(seeded):
-    detection.scan()
+    scan.scan()
     assert not BlockedIP.objects.exists()
 
 
 def test_a_running_scan_makes_another_skip(seeded, redis_client, capsys):
-    lock = redis_client.lock(detection.LOCK_KEY, timeout=30)
+    lock = redis_client.lock(scan.LOCK_KEY, timeout=30)
     assert lock.acquire(blocking=False)
-    assert detection.scan_exclusively() is None
+    assert scan.scan_exclusively() is None
     with pytest.raises(CommandError, match="another anomaly scan is running"):
         call_command("detect_anomalies")
     lock.release()
-    assert detection.scan_exclusively()
+    assert scan.scan_exclusively()
 
 
 @pytest.mark.parametrize("hours", ["0", "-1", "abc", "1.5", "100000"])
@@ -191,8 +194,8 @@ def test_bad_hours_are_refused(hours):
 
 
 def test_hourly_schedule_and_few_retries():
-    assert actors.detect_anomalies.options["periodic"] == CronSpec.parse("0 * * * *")
-    assert actors.detect_anomalies.options["max_retries"] == 2
+    assert tasks.detect_anomalies.options["periodic"] == CronSpec.parse("0 * * * *")
+    assert tasks.detect_anomalies.options["max_retries"] == 2
 
 
 def test_the_actor_runs_the_scan_in_a_worker(seeded):
@@ -200,8 +203,8 @@ def test_the_actor_runs_the_scan_in_a_worker(seeded):
     worker = dramatiq.Worker(broker, worker_timeout=100)
     worker.start()
     try:
-        actors.detect_anomalies.send()
-        broker.join(actors.detect_anomalies.queue_name, fail_fast=True)
+        tasks.detect_anomalies.send()
+        broker.join(tasks.detect_anomalies.queue_name, fail_fast=True)
         worker.join()
     finally:
         worker.stop()

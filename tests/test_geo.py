@@ -14,9 +14,11 @@ from django.utils import timezone
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from security import drain, geo, logsink
+from security import geo
 from security.models import RequestLog
-from security.records import Record
+from security.requestlog import drain
+from security.requestlog.records import Record
+from tests.conftest import publish_records
 from tests.geodata import write_city_db
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -194,7 +196,7 @@ def test_drain_enriches_rows_once_per_distinct_ip(city_db, api):
         Record(uuid.uuid4().hex, now, ip, "GET", "/", 200)
         for ip in ["81.2.69.142", "81.2.69.142", PUBLIC_IP, PUBLIC_IP, "127.0.0.1"]
     ]
-    logsink.publish(batch)
+    publish_records(batch)
     drain.drain()
     rows = {row.ip_address: row for row in RequestLog.objects.all()}
     assert (rows["81.2.69.142"].country, rows["81.2.69.142"].city) == ("Sweden", "Linköping")

@@ -9,11 +9,12 @@ from django.db import connection
 from django.test import Client, override_settings
 from django.utils import timezone
 
-from security import drain, logsink, records
 from security.blocklist import block
 from security.models import RequestLog
-from security.retention import delete_old_logs
-from tests.conftest import records_in_stream
+from security.requestlog import buffer, drain, keys, records, store
+from security.requestlog.buffer import log_buffer
+from security.requestlog.retention import delete_old_logs
+from tests.conftest import publish_records, records_in_stream
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -21,7 +22,7 @@ DOWN_REDIS = "redis://127.0.0.1:1/0"
 
 
 def flush_and_drain() -> int:
-    logsink.log_buffer.flush()
+    log_buffer.flush()
     return drain.drain()
 
 
@@ -84,9 +85,9 @@ def test_hot_path_writes_nothing_to_the_database_or_redis(
     with django_assert_num_queries(0):
         for _ in range(20):
             assert client.get("/", REMOTE_ADDR="203.0.113.18").status_code == 200
-    assert logsink.log_buffer.pending() >= 20
+    assert log_buffer.pending() >= 20
     assert records_in_stream(redis_client) == 0
-    logsink.log_buffer.flush()
+    log_buffer.flush()
     assert records_in_stream(redis_client) == 21
     assert redis_client.xlen("security:requestlog") == 1  # one entry per flush
 
@@ -96,10 +97,10 @@ def test_flush_sends_one_batch_and_queues_one_drain(client: Client, redis_client
 
     for _ in range(5):
         client.get("/", REMOTE_ADDR="203.0.113.19")
-    logsink.log_buffer.flush()
+    log_buffer.flush()
     for _ in range(5):
         client.get("/", REMOTE_ADDR="203.0.113.19")
-    logsink.log_buffer.flush()
+    log_buffer.flush()
     assert records_in_stream(redis_client) == 10
     queued = dramatiq.get_broker().queues["default"].qsize()
     assert queued == 1  # the second flush found a drain already pending
@@ -109,7 +110,7 @@ def test_flush_sends_one_batch_and_queues_one_drain(client: Client, redis_client
 def test_redis_down_flush_writes_straight_to_the_database(client: Client, caplog):
     for _ in range(5):
         assert client.get("/", REMOTE_ADDR="203.0.113.20").status_code == 200
-    logsink.log_buffer.flush()
+    log_buffer.flush()
     assert RequestLog.objects.filter(ip_address="203.0.113.20").count() == 5
     assert "Redis unreachable" in caplog.text
 
@@ -120,15 +121,15 @@ def make_record(ip: str = "198.51.100.1") -> records.Record:
 
 def test_redelivered_records_are_stored_once():
     batch = [make_record() for _ in range(10)]
-    logsink.publish(batch)
-    logsink.publish(batch)
+    publish_records(batch)
+    publish_records(batch)
     assert drain.drain() == 20
     assert RequestLog.objects.count() == 10
 
 
 def test_concurrent_drains_store_each_record_once():
     for _ in range(10):
-        logsink.publish([make_record() for _ in range(100)])
+        publish_records([make_record() for _ in range(100)])
 
     def drain_in_thread() -> None:
         drain.drain()
@@ -143,14 +144,14 @@ def test_concurrent_drains_store_each_record_once():
 
 
 def test_malformed_entries_go_to_the_dead_letter_stream(redis_client):
-    logsink.publish([make_record()])
+    publish_records([make_record()])
     redis_client.xadd("security:requestlog", {"b": b"\xc1 not msgpack"})
     redis_client.xadd("security:requestlog", {"b": msgpack.packb([["too", "short"]])})
     redis_client.xadd(
         "security:requestlog", {"b": msgpack.packb([["not-a-uuid", 1.7e9] + [""] * 10])}
     )
     redis_client.xadd("security:requestlog", {"other": "field"})
-    logsink.publish([make_record()])
+    publish_records([make_record()])
     drain.drain()
     assert RequestLog.objects.count() == 2
     assert redis_client.xlen("security:requestlog:dead") == 4
@@ -158,9 +159,9 @@ def test_malformed_entries_go_to_the_dead_letter_stream(redis_client):
 
 
 def test_entries_of_a_drain_that_died_are_claimed_back(redis_client, settings):
-    logsink.publish([make_record() for _ in range(7)])
+    publish_records([make_record() for _ in range(7)])
     drain.ensure_group(redis_client)
-    redis_client.xreadgroup(drain.DRAIN_GROUP, "crashed", {"security:requestlog": ">"}, count=100)
+    redis_client.xreadgroup(keys.DRAIN_GROUP, "crashed", {"security:requestlog": ">"}, count=100)
     assert drain.drain() == 0  # not idle long enough yet: still the crashed consumer's
     settings.SECURITY_LOG_CLAIM_IDLE_SECONDS = 0
     assert drain.drain() == 7
@@ -179,14 +180,14 @@ def test_retention_deletes_only_old_rows():
 
 
 def test_retention_actor_follows_the_configured_days(settings):
-    from security import actors
+    from security import tasks
 
     settings.SECURITY_LOG_RETENTION_DAYS = 7
     rows = [records.to_model(make_record()) for _ in range(3)]
     rows[0].timestamp = timezone.now() - timedelta(days=8)
     rows[1].timestamp = timezone.now() - timedelta(days=6)
     RequestLog.objects.bulk_create(rows)
-    actors.delete_old_request_logs()
+    tasks.delete_old_request_logs()
     assert RequestLog.objects.count() == 2
 
 
@@ -194,7 +195,7 @@ def test_retention_actor_follows_the_configured_days(settings):
 def test_database_briefly_unavailable_during_a_flush_keeps_the_records(client, monkeypatch):
     from django.db import OperationalError
 
-    real_store = drain.store_records
+    real_store = store.store_records
     failures = iter([True, True])
 
     def flaky_store(batch, use_network=True):
@@ -202,21 +203,21 @@ def test_database_briefly_unavailable_during_a_flush_keeps_the_records(client, m
             raise OperationalError("database is briefly unavailable")
         return real_store(batch, use_network)
 
-    monkeypatch.setattr(drain, "store_records", flaky_store)
+    monkeypatch.setattr(buffer, "store_records", flaky_store)
     for _ in range(5):
         assert client.get("/", REMOTE_ADDR="203.0.113.21").status_code == 200
-    logsink.log_buffer.flush()
-    logsink.log_buffer.flush()
+    log_buffer.flush()
+    log_buffer.flush()
     assert RequestLog.objects.count() == 0
-    assert logsink.log_buffer.pending() == 5  # kept for the next attempt
-    logsink.log_buffer.flush()
+    assert log_buffer.pending() == 5  # kept for the next attempt
+    log_buffer.flush()
     assert RequestLog.objects.filter(ip_address="203.0.113.21").count() == 5
 
 
 def test_drain_that_fails_to_store_leaves_entries_for_the_next_one(monkeypatch, settings):
     from django.db import OperationalError
 
-    logsink.publish([make_record() for _ in range(4)])
+    publish_records([make_record() for _ in range(4)])
     monkeypatch.setattr(
         drain,
         "store_records",

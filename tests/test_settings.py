@@ -115,9 +115,10 @@ def test_deploy_check_passes_with_production_environment(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     flagged = set(re.findall(r"^\?: \(([\w.]+)\)", result.stderr, flags=re.M))
-    # What is left are the operator's own decisions: download a GeoIP database, and whether
-    # every subdomain is HTTPS-only / the domain goes on the HSTS preload list.
-    assert flagged == {"security.W001", "security.W005", "security.W021"}
+    # What is left are the operator's own decisions: download a GeoIP database, name the
+    # reverse proxies (or none), and whether every subdomain is HTTPS-only / the domain goes
+    # on the HSTS preload list.
+    assert flagged == {"ip_tracking.W001", "ip_tracking.W003", "security.W005", "security.W021"}
 
 
 def test_a_command_without_configuration_says_why_in_one_line():

@@ -2,7 +2,8 @@ from datetime import timedelta
 
 import pytest
 
-from security.targets import InvalidInput, parse_duration, parse_target, read_target_file
+from security.addresses import InvalidInput, parse_target
+from security.targets import parse_duration, read_target_file
 
 
 @pytest.mark.parametrize(

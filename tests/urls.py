@@ -3,7 +3,7 @@ from django.urls import path
 from django.views import View
 
 from project.urls import urlpatterns as project_urls
-from security.ratelimits import sensitive
+from security.ratelimits import rate_limit
 
 
 def boom(request: HttpRequest) -> HttpResponse:
@@ -14,6 +14,11 @@ def who(request: HttpRequest) -> HttpResponse:
     return HttpResponse(request.user.get_username())
 
 
+@rate_limit()
+async def async_contact(request: HttpRequest) -> HttpResponse:
+    return HttpResponse("sent asynchronously")
+
+
 class Contact(View):
     def post(self, request: HttpRequest) -> HttpResponse:
         return HttpResponse("sent")
@@ -22,6 +27,7 @@ class Contact(View):
 urlpatterns = [
     path("boom/", boom),
     path("who/", who),
-    path("contact/", sensitive()(Contact.as_view())),
+    path("contact/", rate_limit()(Contact.as_view())),
+    path("async-contact/", async_contact),
     *project_urls,
 ]

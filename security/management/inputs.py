@@ -7,8 +7,9 @@ from django.core.management import CommandError
 from security.targets import InvalidInput, parse_targets
 
 
-def targets_or_error(texts: Iterable[str]) -> list[str]:
+def targets_or_error(texts: Iterable[str], allow_huge: bool = True) -> list[str]:
+    """Removing or allowlisting a wide network is harmless, so only block_ip refuses them."""
     try:
-        return parse_targets(texts)
+        return parse_targets(texts, allow_huge)
     except InvalidInput as error:
         raise CommandError(str(error)) from error

@@ -1,10 +1,11 @@
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 
 from security import blocklist
+from security.management.base import SecurityCommand
 from security.management.inputs import targets_or_error
 
 
-class Command(BaseCommand):
+class Command(SecurityCommand):
     help = "Allowlist IP addresses or networks: they are never blocked. --remove takes them off."
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -1,18 +1,19 @@
 import sys
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.db import transaction
 from django.utils import timezone
 from tqdm import tqdm
 
 from security import blocklist
+from security.management.base import SecurityCommand
 from security.models import BlockSource
 from security.targets import InvalidInput, parse_duration, parse_targets, read_target_file
 
 CHUNK = 5000
 
 
-class Command(BaseCommand):
+class Command(SecurityCommand):
     help = "Block IP addresses or CIDR networks (IPv4/IPv6). Nothing is written if any is invalid."
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -24,12 +25,20 @@ class Command(BaseCommand):
         parser.add_argument(
             "--from-file", metavar="PATH", help="one target per line, '#' starts a comment"
         )
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="allow networks wider than /8 (IPv4) or /32 (IPv6)",
+        )
 
     def handle(self, *args, **options) -> None:
         try:
-            targets = parse_targets(options["targets"])
+            huge = options["force"]
+            targets = parse_targets(options["targets"], huge)
             if options["from_file"]:
-                targets = parse_targets([*targets, *read_target_file(options["from_file"])])
+                targets = parse_targets(
+                    [*targets, *read_target_file(options["from_file"], huge)], huge
+                )
             expires_at = (
                 timezone.now() + parse_duration(options["expires"]) if options["expires"] else None
             )

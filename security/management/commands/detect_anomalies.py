@@ -1,13 +1,14 @@
 import json
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
-from security import detection
+from security.detection import scan
+from security.management.base import SecurityCommand
 
 MAX_HOURS = 24 * 30
 
 
-class Command(BaseCommand):
+class Command(SecurityCommand):
     help = "Run the anomaly scan now over the last N hours; print one JSON line per finding."
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -20,7 +21,7 @@ class Command(BaseCommand):
             hours = 0
         if not 1 <= hours <= MAX_HOURS:
             raise CommandError(f"--hours must be a whole number from 1 to {MAX_HOURS}")
-        findings = detection.scan_exclusively(hours)
+        findings = scan.scan_exclusively(hours)
         if findings is None:
             raise CommandError("another anomaly scan is running; try again when it is done")
         for finding in findings:

@@ -1,11 +1,13 @@
 import json
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
-from security.geo import lookup_many, validated_ip
+from security.addresses import parse_address
+from security.geo import lookup_many
+from security.management.base import SecurityCommand
 
 
-class Command(BaseCommand):
+class Command(SecurityCommand):
     help = "Geolocate IP addresses: one JSON object per line (local database, cache, then API)."
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -14,9 +16,9 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         ips = []
         for raw in options["ips"]:
-            ip = validated_ip(raw)
+            ip = parse_address(raw)
             if ip is None:
-                raise CommandError(f"{raw[:64]!r} is not an IP address")
+                raise CommandError(f"{raw[:64]!r} is not an IP address (no zone, no network)")
             ips.append(ip)
         results = lookup_many(ips)
         for ip in ips:

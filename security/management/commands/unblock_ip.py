@@ -1,10 +1,11 @@
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 
 from security import blocklist
+from security.management.base import SecurityCommand
 from security.management.inputs import targets_or_error
 
 
-class Command(BaseCommand):
+class Command(SecurityCommand):
     help = "Remove IP addresses or networks from the blocklist."
 
     def add_arguments(self, parser: CommandParser) -> None:

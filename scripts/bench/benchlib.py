@@ -14,8 +14,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-SCRIPTS = ROOT / "scripts"
+ROOT = Path(__file__).resolve().parent.parent.parent
+SCRIPTS = ROOT / "scripts" / "bench"
 for folder in (str(ROOT), str(SCRIPTS)):
     if folder not in sys.path:
         sys.path.insert(0, folder)
@@ -86,14 +86,16 @@ def server_env(settings_module: str) -> dict[str, str]:
     return env
 
 
-def start_gunicorn(settings_module: str, workers: int = 2):
+def start_gunicorn(settings_module: str, workers: int = 2, asgi: bool = False):
+    """gunicorn on the project's WSGI app, or with uvicorn workers on its ASGI app."""
     from mirakuru import HTTPExecutor
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
+    app = ["project.asgi", "-k", "uvicorn_worker.UvicornWorker"] if asgi else ["project.wsgi"]
     command = [
         str(Path(sys.executable).parent / "gunicorn"),
-        "project.wsgi",
+        *app,
         "--bind",
         f"127.0.0.1:{port}",
         "--workers",

@@ -23,20 +23,12 @@ from django.db.models import Count, F, Max, Min, Q, QuerySet
 from django.utils import timezone
 from redis.exceptions import LockError, RedisError
 
-from . import blocklist
-from .conf import conf
+from ..conf import conf
+from ..matcher import NetworkSet
+from ..models import AllowedIP, RequestLog, SuspicionReason, SuspiciousIP
+from ..redis_client import get_redis
 from .lookups import IStartsWithAny
-from .matcher import NetworkSet
-from .models import (
-    AllowedIP,
-    BlockSource,
-    RequestLog,
-    SuspicionReason,
-    SuspicionStatus,
-    SuspiciousIP,
-)
-from .redis_client import get_redis
-from .targets import parse_duration
+from .triage import auto_block
 
 logger = logging.getLogger(__name__)
 
@@ -185,52 +177,16 @@ def record(findings: list[Finding], window_start: datetime, hours: int) -> None:
     )
 
 
-ONE_CLICK_BLOCK = timedelta(hours=24)
-
-
-def set_status(ips: list[str], status: str) -> None:
-    """An operator's decision applies to every suspicion row of those IPs."""
-    SuspiciousIP.objects.filter(ip_address__in=ips).update(status=status)
-
-
-def block_flagged(ips: list[str], reason: str, duration: timedelta | None) -> None:
-    """Block flagged IPs for duration (None: for good) and mark their rows blocked."""
-    expires_at = timezone.now() + duration if duration is not None else None
-    blocklist.block(ips, reason=reason, expires_at=expires_at)
-    set_status(ips, SuspicionStatus.BLOCKED)
-
-
-def auto_block(findings: list[Finding]) -> list[str]:
-    """Block flagged IPs for SECURITY_AUTO_BLOCK_DURATION, unless already blocked or allowed."""
-    ips = sorted({f.ip for f in findings})
-    if not ips:
-        return []
-    active = NetworkSet(blocklist.active_blocks().values_list("ip_address", flat=True))
-    new = [ip for ip in ips if ip not in active]
-    if new:
-        reasons = {ip: sorted({f.reason for f in findings if f.ip == ip}) for ip in new}
-        expires = timezone.now() + parse_duration(conf.AUTO_BLOCK_DURATION)
-        for ip in new:
-            blocklist.block(
-                [ip],
-                reason="automatic: " + ", ".join(reasons[ip]),
-                expires_at=expires,
-                source=BlockSource.AUTOMATIC,
-            )
-        logger.warning("automatically blocked %d IPs: %s", len(new), ", ".join(new[:20]))
-    SuspiciousIP.objects.filter(ip_address__in=ips, status=SuspicionStatus.NEW).update(
-        status=SuspicionStatus.BLOCKED
-    )
-    return new
-
-
 def scan(hours: int = 1, now: datetime | None = None) -> list[Finding]:
     start, end, window_start = window_of(hours, now)
     findings = find(start, end)
     with transaction.atomic():
         record(findings, window_start, hours)
         if conf.AUTO_BLOCK:
-            auto_block(findings)
+            reasons: dict[str, list[str]] = {}
+            for finding in findings:
+                reasons.setdefault(finding.ip, []).append(finding.reason)
+            auto_block(reasons)
     return findings
 
 

@@ -1,8 +1,8 @@
 """Every benchmark in one run, printed as one table. Run after scripts/test.sh (which installs
 the development packages), with PostgreSQL and Redis reachable:
 
-    .venv/bin/python scripts/bench.py               # all of them, about 5 minutes
-    .venv/bin/python scripts/bench.py hotpath scan  # some of them
+    .venv/bin/python scripts/bench/run.py             # all of them, about 5 minutes
+    .venv/bin/python scripts/bench/run.py hotpath scan  # some of them
 
 Areas: hotpath, blocklist, geo, drain, scan, dashboard.
 

@@ -2,7 +2,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from .models import RequestLog
+from ..models import RequestLog
 
 
 def delete_old_logs(days: int, batch_size: int = 10_000) -> int:

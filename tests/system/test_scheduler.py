@@ -5,7 +5,7 @@ import pytest
 from mirakuru import SimpleExecutor
 from periodiq import CronSpec
 
-from security import actors
+from security import tasks
 from tests.conftest import wait_for
 from tests.processes import ROOT, process_env
 
@@ -13,9 +13,9 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 
 def test_periodic_actors_are_registered_with_their_schedules():
-    assert actors.drain_request_logs.options["periodic"] == CronSpec.parse("* * * * *")
-    assert actors.delete_old_request_logs.options["periodic"] == CronSpec.parse("17 * * * *")
-    assert actors.detect_anomalies.options["periodic"] == CronSpec.parse("0 * * * *")
+    assert tasks.drain_request_logs.options["periodic"] == CronSpec.parse("* * * * *")
+    assert tasks.delete_old_request_logs.options["periodic"] == CronSpec.parse("17 * * * *")
+    assert tasks.detect_anomalies.options["periodic"] == CronSpec.parse("0 * * * *")
 
 
 def start_scheduler(log_path) -> SimpleExecutor:
@@ -39,7 +39,7 @@ def test_only_one_scheduler_is_active_and_a_standby_takes_over(tmp_path, redis_c
     second = None
     try:
         wait_for(lambda: "Registered periodic actors" in first_log.read_text(), 20)
-        assert "security.actors:drain_request_logs" in first_log.read_text()
+        assert "security.tasks:drain_request_logs" in first_log.read_text()
         holder = redis_client.get("security:scheduler-lock")
         assert holder
 

@@ -5,12 +5,11 @@ from pathlib import Path
 import pytest
 import requests
 from django.contrib.auth.hashers import make_password
-from django.contrib.auth.models import User
 from playwright.sync_api import sync_playwright
 
-from security import detection
+from security.detection import scan
 from security.models import RequestLog
-from tests.conftest import wait_for
+from tests.conftest import EVERY_OPERATOR_PERMISSION, operator, wait_for
 from tests.processes import ROOT, start_web, start_worker
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -33,18 +32,16 @@ CHROMIUM_ARGS = [
 def test_staff_sees_charts_of_real_traffic_without_console_errors():
     assert Path(CHROMIUM).exists(), "scripts/test.sh installs Debian's chromium package"
     # Hashed with the project's own hasher: the server process must verify it.
-    User.objects.create(
-        username="ops",
-        is_staff=True,
-        password=make_password("pw-ops-12345", hasher="pbkdf2_sha256"),
-    )
+    ops = operator("ops", *EVERY_OPERATOR_PERMISSION)
+    ops.password = make_password("pw-ops-12345", hasher="pbkdf2_sha256")
+    ops.save()
     server, url = start_web()
     worker = start_worker()
     try:
         for path in ["/"] * 20 + [f"/missing/{i}/" for i in range(5)] + ["/.env"]:
             requests.get(url + path, timeout=10)
         wait_for(lambda: RequestLog.objects.filter(method="GET").count() >= 26, 15)
-        detection.scan()  # flags the /.env probe, listed under "Newest suspicious IPs"
+        scan.scan()  # flags the /.env probe, listed under "Newest suspicious IPs"
 
         errors: list[str] = []
         with sync_playwright() as playwright:

@@ -15,8 +15,8 @@ from typing import Any, NamedTuple
 import msgpack
 from django.http import HttpRequest
 
-from .client_ip import get_client_ip
-from .models import RequestLog
+from ..client_ip import get_client_ip
+from ..models import RequestLog
 
 
 class Record(NamedTuple):
@@ -51,8 +51,9 @@ def clean_text(value: str, limit: int) -> str:
 
 def loaded_user(request: HttpRequest) -> Any:
     # Only a user that the request already loaded: logging must never cost a session or
-    # user query. AuthenticationMiddleware keeps the resolved user in _cached_user.
-    user = request.__dict__.get("_cached_user")
+    # user query. AuthenticationMiddleware keeps the resolved user in _cached_user (WSGI,
+    # request.user) or _acached_user (ASGI, await request.auser()).
+    user = request.__dict__.get("_cached_user") or request.__dict__.get("_acached_user")
     if user is not None and user.is_authenticated:
         return user
     return None

@@ -6,7 +6,7 @@ import pytest
 import requests
 
 from security.models import RequestLog
-from security.records import decode_batch
+from security.requestlog.records import decode_batch
 from tests.conftest import records_in_stream, wait_for
 from tests.processes import free_port, start_web, start_worker
 

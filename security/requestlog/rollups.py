@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from django.db import connection
 from django.utils import timezone
 
-from .models import RequestLog, RequestRollup, RollupKind
+from ..models import RequestLog, RequestRollup, RollupKind
 
 KEY_LIMIT = RequestRollup._meta.get_field("key").max_length
 UPSERT_CHUNK = 400

@@ -1,18 +1,27 @@
 """Dramatiq actors: thin adapters that call the app's functions. periodiq schedules the
-periodic ones; run exactly one scheduler (`manage.py runscheduler` refuses to start a second)."""
+periodic ones; run exactly one scheduler (`manage.py runscheduler` stands a second one by).
+
+The module is named `tasks` because that is what django_dramatiq discovers in every app."""
 
 import logging
 
 import dramatiq
 from periodiq import cron
 
-from . import detection, drain, retention, rollups
 from .conf import conf
+from .detection import scan
+from .requestlog import drain, keys, retention, rollups
 
 logger = logging.getLogger(__name__)
 
 
-@dramatiq.actor(max_retries=3, time_limit=120_000, periodic=cron("* * * * *"))
+@dramatiq.actor(
+    actor_name=keys.DRAIN_ACTOR,
+    queue_name=keys.DRAIN_QUEUE,
+    max_retries=3,
+    time_limit=120_000,
+    periodic=cron("* * * * *"),
+)
 def drain_request_logs() -> None:
     # Woken by the web processes after a flush; the once-a-minute schedule is the backstop
     # for wake-ups lost while the worker or Redis was away.
@@ -32,6 +41,6 @@ def delete_old_request_logs() -> None:
 # Few retries and a lock: a failing scan must not pile up behind the next hourly one.
 @dramatiq.actor(max_retries=2, time_limit=1_800_000, periodic=cron("0 * * * *"))
 def detect_anomalies() -> None:
-    findings = detection.scan_exclusively(hours=1)
+    findings = scan.scan_exclusively(hours=1)
     if findings:
         logger.warning("anomaly scan flagged %d IP/reason pairs", len(findings))

@@ -1,0 +1,152 @@
+"""The one home for turning text into IP addresses and networks.
+
+Three kinds of text arrive, each with its own rules:
+- what a peer or proxy wrote (`parse_peer`): lenient about ports, brackets and scopes, never
+  raises, cached because the same few values come again on every request;
+- what an operator typed (`parse_target`): strict, with a one-line reason for anything refused
+  (scoped addresses, host bits, networks wider than a sane limit);
+- what is about to leave the machine or be stored (`parse_address`): a plain address, no scope.
+
+IPv4-mapped IPv6 (`::ffff:1.2.3.4`, `::ffff:1.2.3.0/120`) always becomes IPv4: clients are
+normalised that way, so blocks and allowlist entries must be too.
+"""
+
+import ipaddress
+from functools import lru_cache
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+AddressKey = tuple[int, int]  # (IP version, integer value)
+
+MAX_TEXT_LENGTH = 64  # the longest address text a proxy could write, with brackets and port
+MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
+# Networks wider than these need an explicit --force: one typo must not block the world.
+WIDEST_PREFIX = {4: 8, 6: 32}
+
+
+class InvalidInput(ValueError):
+    pass
+
+
+def unmap(address: IPAddress) -> IPAddress:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def unmap_network(network: IPNetwork) -> IPNetwork:
+    """`::ffff:1.2.3.0/120` is `1.2.3.0/24`; other networks are returned as they are."""
+    if isinstance(network, ipaddress.IPv6Network) and network.subnet_of(MAPPED):
+        return ipaddress.IPv4Network(
+            (int(network.network_address) & 0xFFFFFFFF, network.prefixlen - 96)
+        )
+    return network
+
+
+def mapped_part(network: IPNetwork) -> ipaddress.IPv4Network | None:
+    """The IPv4 addresses an IPv6 network covers through the mapped range (`::/0` covers all)."""
+    if isinstance(network, ipaddress.IPv6Network) and MAPPED.subnet_of(network):
+        return ipaddress.IPv4Network("0.0.0.0/0")
+    return None
+
+
+# --- What peers and proxies write ---------------------------------------------------------------
+
+
+@lru_cache(maxsize=16384)
+def parse_peer(value: str) -> IPAddress | None:
+    """One address as proxies write it: '1.2.3.4', '1.2.3.4:80', '[::1]:80', 'fe80::1%eth0'."""
+    value = value.strip().strip('"')
+    if not value or len(value) > MAX_TEXT_LENGTH:
+        return None
+    if value.startswith("["):
+        end = value.find("]")
+        if end == -1:
+            return None
+        value = value[1:end]
+    elif value.count(":") == 1:
+        value = value.split(":", 1)[0]
+    value = value.split("%", 1)[0]
+    try:
+        return unmap(ipaddress.ip_address(value))
+    except ValueError:
+        return None
+
+
+@lru_cache(maxsize=16384)
+def peer_text(value: str) -> str | None:
+    """The canonical text of a peer address, or None; what most requests need (no proxies)."""
+    address = parse_peer(value)
+    return None if address is None else str(address)
+
+
+@lru_cache(maxsize=16384)
+def address_key(ip: str) -> AddressKey | None:
+    try:
+        address = unmap(ipaddress.ip_address(ip))
+    except ValueError:
+        return None
+    return address.version, int(address)
+
+
+# --- What is stored or sent -----------------------------------------------------------------------
+
+
+def parse_address(text: str) -> str | None:
+    """A plain address in canonical form, or None: no scope, no port, no network."""
+    value = text.strip()
+    if not value or len(value) > MAX_TEXT_LENGTH or "%" in value or not value.isascii():
+        return None
+    try:
+        return str(unmap(ipaddress.ip_address(value)))
+    except ValueError:
+        return None
+
+
+def is_public(ip: str) -> bool:
+    return ipaddress.ip_address(ip).is_global
+
+
+def parse_network(text: str) -> IPNetwork:
+    """A stored block or allowlist entry (already in normal form) as a network."""
+    return unmap_network(ipaddress.ip_network(text, strict=False))
+
+
+# --- What operators type --------------------------------------------------------------------------
+
+
+def shown(value: str) -> str:
+    return repr(value if len(value) <= MAX_TEXT_LENGTH else value[:MAX_TEXT_LENGTH] + "...")
+
+
+def parse_target(text: str, allow_huge: bool = False) -> str:
+    """The normal form of an address or CIDR network: '10.0.0.0/8', '2001:db8::1'.
+
+    InvalidInput names the text and why it was refused.
+    """
+    value = text.strip()
+    not_a_target = f"{shown(value)} is not an IPv4/IPv6 address or CIDR network"
+    if not value or len(value) > MAX_TEXT_LENGTH or not value.isascii():
+        raise InvalidInput(not_a_target)
+    if "%" in value:
+        raise InvalidInput(f"{shown(value)} has a zone (%...); give the address without it")
+    try:
+        if "/" not in value:
+            return str(unmap(ipaddress.ip_address(value)))
+        network = ipaddress.ip_network(value, strict=True)
+    except ValueError as error:
+        if "host bits set" in str(error):
+            fixed = unmap_network(ipaddress.ip_network(value, strict=False))
+            raise InvalidInput(
+                f"{shown(value)} has host bits set; did you mean {fixed}?"
+            ) from error
+        raise InvalidInput(not_a_target) from error
+    network = unmap_network(network)
+    if not allow_huge and network.prefixlen < WIDEST_PREFIX[network.version]:
+        raise InvalidInput(
+            f"{shown(value)} covers {network.num_addresses:,} addresses (wider than "
+            f"/{WIDEST_PREFIX[network.version]}); refused without --force"
+        )
+    if network.prefixlen == network.max_prefixlen:
+        return str(network.network_address)
+    return str(network)

@@ -126,10 +126,10 @@ def parse_target(text: str, allow_huge: bool = False) -> str:
     """
     value = text.strip()
     not_a_target = f"{shown(value)} is not an IPv4/IPv6 address or CIDR network"
-    if not value or len(value) > MAX_TEXT_LENGTH or not value.isascii():
-        raise InvalidInput(not_a_target)
     if "%" in value:
         raise InvalidInput(f"{shown(value)} has a zone (%...); give the address without it")
+    if not value or len(value) > MAX_TEXT_LENGTH or not value.isascii():
+        raise InvalidInput(not_a_target)
     try:
         if "/" not in value:
             return str(unmap(ipaddress.ip_address(value)))

@@ -161,7 +161,8 @@ class GeoApi:
     byte every half second would hold a drain for ever. So the calls of one batch run in a
     helper thread and the drain waits for them at most SECURITY_GEO_API_DEADLINE seconds;
     past that the batch goes on without them, the miss counts towards the breaker, and no
-    new call starts while the stuck one lasts (one thread at most, whatever the API does).
+    new call starts while the stuck one lasts (one thread at most, whatever the API does; each
+    batch that finds it still stuck counts as one more failure).
     """
 
     def __init__(self) -> None:
@@ -218,7 +219,8 @@ class GeoApi:
     def lookup(self, ips: list[str]) -> dict[str, GeoResult]:
         """Results for the IPs it could ask about within the deadline (each one cached)."""
         if self._inflight is not None and not self._inflight.done():
-            return {}  # an earlier call is still stuck; it was counted when it ran late
+            self._failed("an earlier call is still unanswered")
+            return {}
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="security-geo")
         future = self._executor.submit(self._lookup_and_cache, ips)

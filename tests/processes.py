@@ -22,7 +22,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_database_url() -> str:
+def database_url_for_processes() -> str:
     db = connection.settings_dict
     if db["ENGINE"] == "django.db.backends.sqlite3":
         return f"sqlite:///{db['NAME']}"
@@ -44,7 +44,7 @@ def process_env(**overrides: str) -> dict[str, str]:
         DJANGO_SECRET_KEY="insecure-key-for-the-test-suite-only",
         DJANGO_SECURE_SSL_REDIRECT="0",
         DJANGO_SECURE_COOKIES="0",
-        DATABASE_URL=test_database_url(),
+        DATABASE_URL=database_url_for_processes(),
         REDIS_URL=settings.REDIS_URL,
         GEOIP_PATH=str(settings.GEOIP_PATH),
         SECURITY_GEO_API_URL="",

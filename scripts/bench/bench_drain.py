@@ -8,7 +8,7 @@ import benchlib
 
 
 def make_records(count: int) -> list:
-    from security.records import Record
+    from security.requestlog.records import Record
 
     now = time.time()
     return [
@@ -30,9 +30,9 @@ def run(count: int = 50_000) -> list[benchlib.Result]:
     benchlib.setup_django()
     from django.db import transaction
 
-    from security import drain, logsink, records
     from security.models import RequestLog, RequestRollup
     from security.redis_client import get_redis
+    from security.requestlog import drain, records, stream
 
     get_redis().delete("security:requestlog")
     RequestLog.objects.all().delete()
@@ -47,7 +47,7 @@ def run(count: int = 50_000) -> list[benchlib.Result]:
 
     batch = make_records(count)
     for start in range(0, count, 500):
-        logsink.publish(batch[start : start + 500])
+        stream.publish([records.encode_batch(batch[start : start + 500])])
     started = time.perf_counter()
     stored = 0
     while stored < count:

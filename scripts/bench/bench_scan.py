@@ -76,7 +76,7 @@ def run() -> list[benchlib.Result]:
     benchlib.setup_django()
     from django.db import connection
 
-    from security import detection
+    from security.detection import scan as detection
     from security.models import RequestLog
 
     if connection.vendor != "postgresql":

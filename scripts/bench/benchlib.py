@@ -86,7 +86,9 @@ def server_env(settings_module: str) -> dict[str, str]:
     return env
 
 
-def start_gunicorn(settings_module: str, workers: int = 2, asgi: bool = False):
+def start_gunicorn(
+    settings_module: str, workers: int = 2, asgi: bool = False, env: dict | None = None
+):
     """gunicorn on the project's WSGI app, or with uvicorn workers on its ASGI app."""
     from mirakuru import HTTPExecutor
 
@@ -108,7 +110,7 @@ def start_gunicorn(settings_module: str, workers: int = 2, asgi: bool = False):
         command,
         url=url + "/trivial/",
         cwd=str(ROOT),
-        envvars=server_env(settings_module),
+        envvars={**server_env(settings_module), **(env or {})},
         timeout=60,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -56,8 +56,17 @@ class TargetFormMixin:
 
 @admin.register(BlockedIP)
 class BlockedIPAdmin(TargetFormMixin, admin.ModelAdmin):
-    list_display = ["ip_address", "reason", "source", "created_at", "expires_at", "is_active"]
+    list_display = [
+        "ip_address",
+        "reason",
+        "source",
+        "created_at",
+        "expires_at",
+        "is_active",
+        "strikes",
+    ]
     list_filter = ["source", ("expires_at", admin.EmptyFieldListFilter)]
+    readonly_fields = ["strikes"]
     search_fields = ["ip_address", "reason"]
     date_hierarchy = "created_at"
 

@@ -209,8 +209,23 @@ class SecuritySettings:
         return bool(getattr(settings, "SECURITY_AUTO_BLOCK", False))
 
     @property
-    def AUTO_BLOCK_DURATION(self) -> str:
-        return str(getattr(settings, "SECURITY_AUTO_BLOCK_DURATION", "24h"))
+    def AUTO_BLOCK_ESCALATION(self) -> tuple[str, ...]:
+        # Each new automatic block of the same address lasts the next step; the last repeats.
+        # A site that set only the older SECURITY_AUTO_BLOCK_DURATION gets that one step.
+        steps = getattr(settings, "SECURITY_AUTO_BLOCK_ESCALATION", None)
+        if steps is None:
+            single = getattr(settings, "SECURITY_AUTO_BLOCK_DURATION", None)
+            steps = (single,) if single else ("1h", "4h", "24h", "7d")
+        return tuple(str(step) for step in steps)
+
+    @property
+    def DETECT_DRY_RUN(self) -> bool:
+        # Record what would have been blocked, block nothing: try the rules on live traffic.
+        return bool(getattr(settings, "SECURITY_DETECT_DRY_RUN", False))
+
+    @property
+    def DETECT_STREAMING(self) -> bool:
+        return bool(getattr(settings, "SECURITY_DETECT_STREAMING", True))
 
 
 conf = SecuritySettings()

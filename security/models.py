@@ -11,6 +11,8 @@ class RequestLog(models.Model):
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     method = models.CharField(max_length=16)
     path = models.CharField(max_length=2000)
+    # Bounded and cleaned like the path: most exploit payloads travel in the query string.
+    query = models.CharField(max_length=1000, blank=True)
     status_code = models.PositiveSmallIntegerField()
     duration_ms = models.PositiveIntegerField(default=0)
     # No database constraint: a user deleted between the request and the drain must not
@@ -59,6 +61,9 @@ class BlockedIP(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # Automatic blocks of this address so far: each new one lasts longer (escalation). The row
+    # outlives an expired block, so the count survives too.
+    strikes = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         verbose_name = "blocked IP"
@@ -90,9 +95,15 @@ class AllowedIP(models.Model):
 class SuspicionReason(models.TextChoices):
     HIGH_VOLUME = "high_volume", "High request volume"
     PROBE = "probe", "Probe of a well-known attack path"
+    EXPLOIT = "exploit", "Exploit or backdoor request"
+    TRAVERSAL = "traversal", "Path traversal"
+    INJECTION = "injection", "SQL injection, XSS or code in the request"
+    SCANNER = "scanner", "Scanner user agent"
     SENSITIVE = "sensitive", "Sensitive paths"
     NOT_FOUND = "not_found", "Many distinct 404s (scanning)"
     RATE_LIMITED = "rate_limited", "Repeatedly rate-limited"
+    CACHE_BUSTING = "cache_busting", "One page with ever-new query strings"
+    UA_ROTATION = "ua_rotation", "Rotating user agents"
 
 
 class SuspicionStatus(models.TextChoices):
@@ -116,6 +127,12 @@ class SuspiciousIP(models.Model):
     detected_at = models.DateTimeField(default=timezone.now)
     status = models.CharField(
         max_length=12, choices=SuspicionStatus.choices, default=SuspicionStatus.NEW
+    )
+    # Which signature entry matched ("" for counting rules), and how it was found.
+    signature = models.CharField(max_length=200, blank=True)
+    detected_by = models.CharField(max_length=8, blank=True, help_text="stream or scan")
+    would_block = models.BooleanField(
+        default=False, help_text="Dry run: an automatic block would have been made."
     )
 
     class Meta:

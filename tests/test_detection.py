@@ -38,7 +38,8 @@ def scan_output(capsys, *args: str) -> list[dict]:
 
 
 @pytest.fixture
-def seeded(client: Client) -> None:
+def seeded(client: Client, settings) -> None:
+    settings.SECURITY_DETECT_VOLUME_THRESHOLD = 100  # the default (1000) needs more traffic
     traffic(client, HEAVY, ["/"] * 150)
     traffic(client, PROBER, ["/", "/.env", "/wp-login.php", "/.git/config"])
     traffic(client, VISITOR, ["/", "/login/"] * 10)
@@ -68,8 +69,10 @@ def test_heavy_client_and_prober_are_flagged_visitor_is_not(seeded, capsys):
     assert {"ip": PROBER, "reason": "probe", "requests": 3} in findings
     assert VISITOR not in {f["ip"] for f in findings}
     prober = SuspiciousIP.objects.get(ip_address=PROBER, reason="probe")
-    assert prober.evidence["sample_paths"] == ["/.env", "/.git/config", "/wp-login.php"]
-    assert prober.total_requests == 4
+    paths = sorted(request["path"] for request in prober.evidence["requests"])
+    assert paths == ["/.env", "/.git/config", "/wp-login.php"]
+    assert prober.signature.startswith(("sensitive_files: ", "admin_interfaces: "))
+    assert prober.evidence["requests"][0]["status"] == 404
 
 
 def test_a_second_run_changes_nothing(seeded, capsys):
@@ -99,17 +102,19 @@ def test_scanning_and_rate_limited_clients_are_flagged(client: Client):
     assert ("198.51.100.61", "sensitive") in reasons  # answered 4xx on /login
 
 
-def test_probe_paths_match_whatever_the_case_and_literally(client: Client, settings):
-    settings.SECURITY_DETECT_PROBE_PATHS = ["/.DS_Store", "/100%"]
-    traffic(client, "198.51.100.62", ["/.ds_store"])
-    traffic(client, "198.51.100.63", ["/.DSxStore", "/100-percent", "/.env"])
+def test_operators_add_and_ignore_signatures_in_settings(client: Client, settings):
+    settings.SECURITY_DETECT_EXTRA_SIGNATURES = {"sensitive_files": ["internal-report.xlsx"]}
+    settings.SECURITY_DETECT_IGNORED_SIGNATURES = {"sensitive_files": [".env"]}
+    traffic(client, "198.51.100.62", ["/files/INTERNAL-REPORT.xlsx"])
+    traffic(client, "198.51.100.63", ["/.env"])
     store()
     flagged = {f.ip for f in scan.scan() if f.reason == "probe"}
     assert flagged == {"198.51.100.62"}
 
 
-def test_no_probe_paths_configured_flags_no_probes(seeded, settings):
-    settings.SECURITY_DETECT_PROBE_PATHS = []
+def test_a_rule_switched_off_flags_nothing(seeded, settings):
+    settings.SECURITY_DETECT_RULES = {"probe": {"enabled": False}}
+    SuspiciousIP.objects.all().delete()  # what streaming flagged while seeding
     assert "probe" not in {f.reason for f in scan.scan()}
 
 
@@ -127,7 +132,8 @@ def test_staff_allowlisted_and_blocked_traffic_is_not_flagged(client: Client):
     assert flagged.isdisjoint({"10.0.0.5", "192.0.2.70", "203.0.113.71"})
 
 
-def test_only_the_window_counts():
+def test_only_the_window_counts(settings):
+    settings.SECURITY_DETECT_VOLUME_THRESHOLD = 100
     old = timezone.now() - timedelta(hours=3)
     RequestLog.objects.bulk_create(
         RequestLog(
@@ -151,8 +157,9 @@ def test_automatic_blocking_when_enabled(seeded, settings, client: Client):
     prober = BlockedIP.objects.get(ip_address=PROBER)
     assert prober.source == BlockSource.AUTOMATIC
     assert "probe" in prober.reason
-    expected = timezone.now() + timedelta(hours=24)
+    expected = timezone.now() + timedelta(hours=1)  # the first step of the escalation
     assert abs((prober.expires_at - expected).total_seconds()) < 60
+    assert prober.strikes == 1
     assert BlockedIP.objects.get(ip_address=HEAVY).expires_at is None
     assert not is_blocked(VISITOR)
     assert client.get("/", REMOTE_ADDR=PROBER).status_code == 403

@@ -42,18 +42,18 @@ def test_a_failed_drain_keeps_its_entries_and_they_are_stored_exactly_once(
 ):
     first = [make_record(path="/during-outage/") for _ in range(30)]
     publish_records(first)
-    real_store = drain.store_records
+    real_store = drain.store_new_rows
 
     def database_down(batch, use_network=True):
         raise OperationalError("the database went away")
 
-    monkeypatch.setattr(drain, "store_records", database_down)
+    monkeypatch.setattr(drain, "store_new_rows", database_down)
     with pytest.raises(OperationalError):
         drain.drain()
     # The failed drain's consumer still holds the entries: deleting it would drop them for ever.
     assert sum(consumers(redis_client).values()) == 1
 
-    monkeypatch.setattr(drain, "store_records", real_store)
+    monkeypatch.setattr(drain, "store_new_rows", real_store)
     publish_records([make_record(path="/after/") for _ in range(5)])
     assert drain.drain() == 5  # new entries flow; the held ones are not idle long enough yet
     assert sum(consumers(redis_client).values()) == 1

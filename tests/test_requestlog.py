@@ -220,7 +220,7 @@ def test_drain_that_fails_to_store_leaves_entries_for_the_next_one(monkeypatch, 
     publish_records([make_record() for _ in range(4)])
     monkeypatch.setattr(
         drain,
-        "store_records",
+        "store_new_rows",
         lambda *a, **k: (_ for _ in ()).throw(OperationalError("database down")),
     )
     with pytest.raises(OperationalError):

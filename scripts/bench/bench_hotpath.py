@@ -11,16 +11,17 @@ import benchlib
 def measure(asgi: bool, rounds: int, seconds: int) -> benchlib.Result:
     full, full_url = benchlib.start_gunicorn("bench_settings", asgi=asgi)
     bare, bare_url = benchlib.start_gunicorn("bench_bare_settings", asgi=asgi)
+    view = "/async-trivial/" if asgi else "/trivial/"
     try:
         rates = benchlib.alternate(
-            [("bare", bare_url + "/trivial/"), ("full", full_url + "/trivial/")], rounds, seconds
+            [("bare", bare_url + view), ("full", full_url + view)], rounds, seconds
         )
     finally:
         full.stop()
         bare.stop()
     ratio = rates["full"] / rates["bare"]
     return benchlib.Result(
-        f"hot path: full middleware stack ({'ASGI' if asgi else 'WSGI'})",
+        f"hot path: full middleware stack ({'ASGI, async view' if asgi else 'WSGI'})",
         rates["full"],
         "req/s",
         "without security middleware",

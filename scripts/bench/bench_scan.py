@@ -83,7 +83,7 @@ def run() -> list[benchlib.Result]:
         raise SystemExit("bench_scan runs on PostgreSQL (BENCH_DATABASE_URL)")
     # The window ends at the newest generated row, so a rerun scans the same 1,000,000 rows.
     now = populate()
-    start, end, _ = detection.window_of(1, now)
+    start, end = detection.window_of(1, now)
     baseline = benchlib.timed(
         lambda: RequestLog.objects.filter(timestamp__gt=start, timestamp__lte=end).count()
     )

@@ -1,16 +1,13 @@
-"""The anomaly scan: a few aggregate queries over a time window, upserted as SuspiciousIP rows.
+"""The windowed scan (hourly actor, `manage.py detect_anomalies`): every rule of rules.py over
+a time window, upserted as SuspiciousIP rows.
 
-Rules (thresholds in settings, see security/conf.py):
-- high_volume:  more than SECURITY_DETECT_VOLUME_THRESHOLD requests in the window;
-- probe:        any request for a well-known attack path (/.env, /wp-login.php, ...);
-- sensitive:    many requests for sensitive paths (/admin, /login), or a few answered 4xx;
-- not_found:    many distinct paths answered 404 (scanning);
-- rate_limited: repeatedly answered 429.
-
-Requests that the blocklist turned away do not count: a ban must not feed the next ban.
-Requests of staff users and allowlisted addresses are never flagged. The scan is idempotent:
-rows are keyed by (IP, reason, the hour the window started), and a second run over the same
-data writes the same values.
+Counting rules are two GROUP BY queries. Signature rules run the same matcher as streaming,
+once per distinct (IP, path, query, user agent) of the requests that could carry an attack:
+answered 4xx/5xx, with a query string, or from a user agent a list names. Ordinary pages
+without a query string never reach Python. The scan is idempotent: rows are keyed by (IP,
+reason, the hour of the first matching request), and a second run over the same data writes
+the same values. It is also the catch-up for anything streaming missed while Redis or the worker was
+away.
 """
 
 import logging
@@ -25,16 +22,17 @@ from redis.exceptions import LockError, RedisError
 
 from ..conf import conf
 from ..matcher import NetworkSet
-from ..models import AllowedIP, RequestLog, SuspicionReason, SuspiciousIP
+from ..models import AllowedIP, RequestLog, SuspicionReason, SuspicionStatus, SuspiciousIP
 from ..redis_client import get_redis
+from . import rules, signatures, triage
+from .flags import hour_of
 from .lookups import IStartsWithAny
-from .triage import auto_block
 
 logger = logging.getLogger(__name__)
 
 LOCK_KEY = "security:detect-lock"
-SAMPLE_PATHS = 5
-SENSITIVE_DENIED_THRESHOLD = 3
+SAMPLE_REQUESTS = 5
+ASSET_REGEX = r"(" + "|".join(s.replace(".", r"\.") for s in rules.STATIC_ASSET_SUFFIXES) + r")$"
 
 
 @dataclass
@@ -46,14 +44,10 @@ class Finding:
     first_seen: datetime
     last_seen: datetime
     evidence: dict = field(default_factory=dict)
+    signature: str = ""
 
     def as_json(self) -> dict:
         return {"ip": self.ip, "reason": self.reason, "requests": self.requests}
-
-
-def any_prefix(prefixes: tuple[str, ...]) -> Q:
-    # Case-insensitive: /WP-LOGIN.PHP is as much a probe as /wp-login.php.
-    return Q(IStartsWithAny(F("path"), prefixes))
 
 
 def window_requests(start: datetime, end: datetime) -> QuerySet:
@@ -64,107 +58,215 @@ def window_requests(start: datetime, end: datetime) -> QuerySet:
 
 
 def aggregate(requests: QuerySet) -> QuerySet:
-    probe = any_prefix(conf.DETECT_PROBE_PATHS)
-    sensitive = any_prefix(conf.DETECT_SENSITIVE_PATHS)
+    """Counting rules, one GROUP BY ip_address."""
+    active = rules.rules()
+    sensitive = Q(IStartsWithAny(F("path"), conf.DETECT_SENSITIVE_PATHS))
+    anonymous = Q(user_id__isnull=True)
     client_error = Q(status_code__gte=400, status_code__lt=500)
+    missing_page = Q(status_code=404) & ~Q(path__iregex=ASSET_REGEX)
     return (
         requests.order_by()
         .values("ip_address")
         .annotate(
             total=Count("id"),
-            probes=Count("id", filter=probe),
+            anonymous=Count("id", filter=anonymous),
             sensitive=Count("id", filter=sensitive),
             sensitive_denied=Count("id", filter=sensitive & client_error),
-            not_found_paths=Count("path", filter=Q(status_code=404), distinct=True),
+            not_found_paths=Count("path", filter=missing_page, distinct=True),
             rate_limited=Count("id", filter=Q(status_code=429)),
+            user_agents=Count("user_agent", filter=anonymous, distinct=True),
             first_seen=Min("timestamp"),
             last_seen=Max("timestamp"),
         )
         .filter(
-            Q(total__gt=conf.DETECT_VOLUME_THRESHOLD)
-            | Q(probes__gt=0)
-            | Q(sensitive__gt=conf.DETECT_SENSITIVE_THRESHOLD)
-            | Q(sensitive_denied__gte=SENSITIVE_DENIED_THRESHOLD)
-            | Q(not_found_paths__gte=conf.DETECT_NOT_FOUND_THRESHOLD)
-            | Q(rate_limited__gte=conf.DETECT_RATE_LIMITED_THRESHOLD)
+            Q(anonymous__gt=active[SuspicionReason.HIGH_VOLUME].threshold)
+            | Q(sensitive__gt=active[SuspicionReason.SENSITIVE].threshold)
+            | Q(sensitive_denied__gte=rules.SENSITIVE_DENIED_THRESHOLD)
+            | Q(not_found_paths__gte=rules.hourly_not_found_threshold())
+            | Q(rate_limited__gte=active[SuspicionReason.RATE_LIMITED].threshold)
+            | Q(user_agents__gte=active[SuspicionReason.UA_ROTATION].threshold)
         )
     )
 
 
 def reasons_of(row: dict) -> list[tuple[str, int]]:
-    reasons = []
-    if row["total"] > conf.DETECT_VOLUME_THRESHOLD:
-        reasons.append((SuspicionReason.HIGH_VOLUME, row["total"]))
-    if row["probes"] > 0:
-        reasons.append((SuspicionReason.PROBE, row["probes"]))
-    if (
-        row["sensitive"] > conf.DETECT_SENSITIVE_THRESHOLD
-        or row["sensitive_denied"] >= SENSITIVE_DENIED_THRESHOLD
-    ):
-        reasons.append((SuspicionReason.SENSITIVE, row["sensitive"]))
-    if row["not_found_paths"] >= conf.DETECT_NOT_FOUND_THRESHOLD:
-        reasons.append((SuspicionReason.NOT_FOUND, row["not_found_paths"]))
-    if row["rate_limited"] >= conf.DETECT_RATE_LIMITED_THRESHOLD:
-        reasons.append((SuspicionReason.RATE_LIMITED, row["rate_limited"]))
-    return reasons
+    active = {reason: rule for reason, rule in rules.rules().items() if rule.enabled}
+    checks = [
+        (SuspicionReason.HIGH_VOLUME, row["anonymous"],
+         row["anonymous"] > _t(active, "high_volume")),
+        (
+            SuspicionReason.SENSITIVE,
+            row["sensitive"],
+            row["sensitive"] > _t(active, "sensitive")
+            or row["sensitive_denied"] >= rules.SENSITIVE_DENIED_THRESHOLD,
+        ),
+        (
+            SuspicionReason.NOT_FOUND,
+            row["not_found_paths"],
+            row["not_found_paths"] >= rules.hourly_not_found_threshold(),
+        ),
+        (SuspicionReason.RATE_LIMITED, row["rate_limited"],
+         row["rate_limited"] >= _t(active, "rate_limited")),
+        (SuspicionReason.UA_ROTATION, row["user_agents"],
+         row["user_agents"] >= _t(active, "ua_rotation")),
+    ]  # fmt: skip
+    return [(reason, count) for reason, count, hit in checks if hit and reason in active]
 
 
-def sample_paths(requests: QuerySet, ip: str) -> list[str]:
-    interesting = (
-        any_prefix(conf.DETECT_PROBE_PATHS)
-        | any_prefix(conf.DETECT_SENSITIVE_PATHS)
-        | Q(status_code__gte=400)
-    )
-    paths = (
-        requests.filter(ip_address=ip)
-        .filter(interesting)
-        .order_by("path")
-        .values_list("path", flat=True)
-        .distinct()[:SAMPLE_PATHS]
-    )
-    return [path[:200] for path in paths]
+def _t(active: dict[str, rules.Rule], reason: str) -> float:
+    rule = active.get(reason)
+    return rule.threshold if rule else float("inf")
 
 
-def find(start: datetime, end: datetime) -> list[Finding]:
-    requests = window_requests(start, end)
-    allowed = NetworkSet(AllowedIP.objects.values_list("ip_address", flat=True))
+def counting_findings(requests: QuerySet) -> list[Finding]:
     findings = []
     for row in aggregate(requests):
-        ip = row["ip_address"]
-        if ip in allowed:
-            continue
         evidence = {
             key: row[key]
-            for key in ("total", "probes", "sensitive", "not_found_paths", "rate_limited")
+            for key in ("total", "sensitive", "not_found_paths", "rate_limited", "user_agents")
         }
-        evidence["sample_paths"] = sample_paths(requests, ip)
         for reason, count in reasons_of(row):
             findings.append(
                 Finding(
-                    ip, reason, count, row["total"], row["first_seen"], row["last_seen"], evidence
+                    row["ip_address"],
+                    reason,
+                    count,
+                    row["total"],
+                    row["first_seen"],
+                    row["last_seen"],
+                    {"rule": reason, **evidence},
                 )
             )
     return findings
 
 
-def window_of(hours: int, now: datetime | None = None) -> tuple[datetime, datetime, datetime]:
+def cache_busting_findings(requests: QuerySet) -> list[Finding]:
+    rule = rules.rules()[SuspicionReason.CACHE_BUSTING]
+    if not rule.enabled:
+        return []
+    busted = (
+        requests.exclude(query="")
+        .order_by()
+        .values("ip_address", "path")
+        .annotate(
+            queries=Count("query", distinct=True),
+            first_seen=Min("timestamp"),
+            last_seen=Max("timestamp"),
+        )
+        .filter(queries__gte=rule.threshold)
+    )
+    best: dict[str, Finding] = {}
+    for row in busted:
+        ip = row["ip_address"]
+        if ip not in best or row["queries"] > best[ip].requests:
+            best[ip] = Finding(
+                ip,
+                SuspicionReason.CACHE_BUSTING,
+                row["queries"],
+                row["queries"],
+                row["first_seen"],
+                row["last_seen"],
+                {"rule": SuspicionReason.CACHE_BUSTING, "path": row["path"][:200]},
+                f"{row['queries']} distinct query strings on {row['path'][:100]}",
+            )
+    return list(best.values())
+
+
+def suspicious_user_agents(requests: QuerySet) -> list[str]:
+    lists = signatures.matchers()
+    agents = requests.order_by().values_list("user_agent", flat=True).distinct()
+    return [
+        agent
+        for agent in agents
+        if agent
+        and (
+            lists["scanner_user_agents"].match(agent.casefold()) or lists["injection"].match(agent)
+        )
+    ]
+
+
+def signature_findings(requests: QuerySet) -> list[Finding]:
+    enabled = {reason for reason, rule in rules.rules().items() if rule.enabled}
+    carriers = requests.filter(
+        Q(status_code__gte=400) | ~Q(query="") | Q(user_agent__in=suspicious_user_agents(requests))
+    )
+    grouped = (
+        carriers.order_by()
+        .values("ip_address", "path", "query", "user_agent")
+        .annotate(
+            n=Count("id"),
+            status=Max("status_code"),
+            first_seen=Min("timestamp"),
+            last_seen=Max("timestamp"),
+        )
+    )
+    found: dict[tuple[str, str], Finding] = {}
+    for row in grouped:
+        for signal in rules.signature_signals(row["path"], row["query"], row["user_agent"]):
+            if signal.reason not in enabled:
+                continue
+            key = (row["ip_address"], signal.reason)
+            finding = found.get(key)
+            if finding is None:
+                finding = found[key] = Finding(
+                    row["ip_address"],
+                    signal.reason,
+                    0,
+                    0,
+                    row["first_seen"],
+                    row["last_seen"],
+                    {"rule": signal.reason, "signature": signal.signature, "requests": []},
+                    signal.signature,
+                )
+            finding.requests += row["n"]
+            finding.total += row["n"]
+            finding.first_seen = min(finding.first_seen, row["first_seen"])
+            finding.last_seen = max(finding.last_seen, row["last_seen"])
+            samples = finding.evidence["requests"]
+            if len(samples) < SAMPLE_REQUESTS:
+                samples.append(
+                    {
+                        "path": row["path"][:200],
+                        "query": row["query"][:200],
+                        "user_agent": row["user_agent"][:200],
+                        "status": row["status"],
+                    }
+                )
+    return sorted(found.values(), key=lambda f: (f.ip, f.reason))
+
+
+def find(start: datetime, end: datetime) -> list[Finding]:
+    requests = window_requests(start, end)
+    allowed = NetworkSet(AllowedIP.objects.values_list("ip_address", flat=True))
+    findings = (
+        counting_findings(requests)
+        + cache_busting_findings(requests)
+        + signature_findings(requests)
+    )
+    return [f for f in findings if f.ip not in allowed]
+
+
+def window_of(hours: int, now: datetime | None = None) -> tuple[datetime, datetime]:
     end = now or timezone.now()
-    start = end - timedelta(hours=hours)
-    return start, end, start.replace(minute=0, second=0, microsecond=0)
+    return end - timedelta(hours=hours), end
 
 
-def record(findings: list[Finding], window_start: datetime, hours: int) -> None:
+def record(findings: list[Finding]) -> list[SuspiciousIP]:
+    """Upsert the findings, each keyed by the hour of its first request (as streaming keys
+    its flags, so both write one row); return those no operator or block has dealt with."""
     rows = [
         SuspiciousIP(
             ip_address=f.ip,
             reason=f.reason,
-            window_start=window_start,
-            window_end=window_start + timedelta(hours=hours),
+            window_start=hour_of(f.first_seen),
+            window_end=hour_of(f.first_seen) + timedelta(hours=1),
             requests=f.requests,
             total_requests=f.total,
             evidence=f.evidence,
             first_seen=f.first_seen,
             last_seen=f.last_seen,
+            signature=f.signature[:200],
+            detected_by="scan",
         )
         for f in findings
     ]
@@ -175,18 +277,22 @@ def record(findings: list[Finding], window_start: datetime, hours: int) -> None:
         unique_fields=["ip_address", "reason", "window_start"],
         update_fields=list(SuspiciousIP.DETECTED_FIELDS),
     )
+    keys = {(r.ip_address, r.reason, r.window_start) for r in rows}
+    undecided = SuspiciousIP.objects.filter(
+        window_start__in={row.window_start for row in rows},
+        ip_address__in={row.ip_address for row in rows},
+        status=SuspicionStatus.NEW,
+        would_block=False,
+    )
+    return [r for r in undecided if (r.ip_address, r.reason, r.window_start) in keys]
 
 
 def scan(hours: int = 1, now: datetime | None = None) -> list[Finding]:
-    start, end, window_start = window_of(hours, now)
+    start, end = window_of(hours, now)
     findings = find(start, end)
     with transaction.atomic():
-        record(findings, window_start, hours)
-        if conf.AUTO_BLOCK:
-            reasons: dict[str, list[str]] = {}
-            for finding in findings:
-                reasons.setdefault(finding.ip, []).append(finding.reason)
-            auto_block(reasons)
+        new = record(findings)
+        triage.act_on(new)
     return findings
 
 

@@ -3,12 +3,13 @@
 import logging
 from datetime import timedelta
 
+from django.db.models import F
 from django.utils import timezone
 
 from .. import blocklist
 from ..conf import conf
 from ..matcher import NetworkSet
-from ..models import BlockSource, SuspicionStatus, SuspiciousIP
+from ..models import BlockedIP, BlockSource, SuspicionStatus, SuspiciousIP
 from ..targets import parse_duration
 
 logger = logging.getLogger(__name__)
@@ -28,25 +29,54 @@ def block_flagged(ips: list[str], reason: str, duration: timedelta | None) -> No
     set_status(ips, SuspicionStatus.BLOCKED)
 
 
+def escalation_step(strikes: int) -> timedelta:
+    steps = conf.AUTO_BLOCK_ESCALATION
+    return parse_duration(steps[min(strikes, len(steps) - 1)])
+
+
 def auto_block(reasons: dict[str, list[str]]) -> list[str]:
-    """Block flagged IPs (with the reasons they were flagged for) for
-    SECURITY_AUTO_BLOCK_DURATION, unless already blocked."""
+    """Block flagged IPs (with the reasons they were flagged for), each new automatic block of
+    an address lasting longer than its last (SECURITY_AUTO_BLOCK_ESCALATION). Addresses
+    already blocked are left alone; a manual block is never shortened or overwritten."""
     ips = sorted(reasons)
     if not ips:
         return []
     active = NetworkSet(blocklist.active_blocks().values_list("ip_address", flat=True))
     new = [ip for ip in ips if ip not in active]
+    strikes = dict(
+        BlockedIP.objects.filter(ip_address__in=new).values_list("ip_address", "strikes")
+    )
+    now = timezone.now()
+    for ip in new:
+        blocklist.block(
+            [ip],
+            reason="automatic: " + ", ".join(sorted(set(reasons[ip]))),
+            expires_at=now + escalation_step(strikes.get(ip, 0)),
+            source=BlockSource.AUTOMATIC,
+        )
+        BlockedIP.objects.filter(ip_address=ip).update(strikes=F("strikes") + 1)
     if new:
-        expires = timezone.now() + parse_duration(conf.AUTO_BLOCK_DURATION)
-        for ip in new:
-            blocklist.block(
-                [ip],
-                reason="automatic: " + ", ".join(sorted(set(reasons[ip]))),
-                expires_at=expires,
-                source=BlockSource.AUTOMATIC,
-            )
         logger.warning("automatically blocked %d IPs: %s", len(new), ", ".join(new[:20]))
     SuspiciousIP.objects.filter(ip_address__in=ips, status=SuspicionStatus.NEW).update(
         status=SuspicionStatus.BLOCKED
     )
     return new
+
+
+def act_on(new_rows: list[SuspiciousIP]) -> None:
+    """What SECURITY_AUTO_BLOCK does with newly flagged rows; in dry-run mode, only note it."""
+    if not conf.AUTO_BLOCK or not new_rows:
+        return
+    reasons: dict[str, list[str]] = {}
+    for row in new_rows:
+        reasons.setdefault(row.ip_address, []).append(row.reason)
+    if conf.DETECT_DRY_RUN:
+        active = NetworkSet(blocklist.active_blocks().values_list("ip_address", flat=True))
+        would = [ip for ip in reasons if ip not in active]
+        SuspiciousIP.objects.filter(
+            ip_address__in=would, window_start__in={row.window_start for row in new_rows}
+        ).update(would_block=True)
+        if would:
+            logger.warning("dry run: would have blocked %s", ", ".join(sorted(would)[:20]))
+        return
+    auto_block(reasons)

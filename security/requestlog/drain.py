@@ -15,13 +15,14 @@ import socket
 import threading
 import time
 
+from django.db import DatabaseError
 from redis import Redis
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
 
 from ..conf import conf
 from ..redis_client import get_redis
 from . import keys, records
-from .store import store_records
+from .store import store_new_rows
 
 logger = logging.getLogger(__name__)
 
@@ -67,12 +68,25 @@ def _dead_letter(client: Redis, entries: list, bad: list[bytes]) -> None:
     logger.error("moved %d malformed log entries to %s", len(bad), keys.dead_letters())
 
 
+def detect(rows: list) -> None:
+    """Streaming detection on what was just stored. The rows are committed whatever happens
+    here: a failure is logged, and the hourly scan catches up."""
+    if not rows or not conf.DETECT_STREAMING:
+        return
+    from ..detection import streaming  # detection builds on request logging, not the reverse
+
+    try:
+        streaming.detect(rows)
+    except (DatabaseError, RedisError) as error:
+        logger.error("streaming detection skipped a batch (%s); the hourly scan catches up", error)
+
+
 def _process(client: Redis, entries: list) -> int:
     ids, batch, bad = _parse(entries)
     if bad:
         _dead_letter(client, entries, bad)
-    if batch:
-        store_records(batch)
+    new_rows = store_new_rows(batch) if batch else []
+    detect(new_rows)
     done = ids + bad
     if done:
         pipe = client.pipeline(transaction=False)

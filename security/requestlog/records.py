@@ -32,11 +32,15 @@ class Record(NamedTuple):
     user_agent: str = ""
     referer: str = ""
     blocked: bool = False
+    query: str = ""
 
 
 FIELDS = len(Record._fields)
+# Entries written before the query string was logged have one field less.
+ACCEPTED_FIELD_COUNTS = (FIELDS - 1, FIELDS)
 
 PATH_LIMIT = RequestLog._meta.get_field("path").max_length
+QUERY_LIMIT = RequestLog._meta.get_field("query").max_length
 
 
 def clean_text(value: str, limit: int) -> str:
@@ -100,6 +104,7 @@ def build_record(request: HttpRequest, status_code: int, started: float) -> Reco
         clean_text(str(meta.get("HTTP_USER_AGENT", "")), 512),
         clean_text(str(meta.get("HTTP_REFERER", "")), 512),
         bool(request.__dict__.get("security_blocked", False)),
+        clean_text(str(meta.get("QUERY_STRING", "")), QUERY_LIMIT),
     )
 
 
@@ -119,7 +124,7 @@ def decode_batch(raw: bytes) -> list[Record]:
     for values in batch:
         if not (
             isinstance(values, list)
-            and len(values) == FIELDS
+            and len(values) in ACCEPTED_FIELD_COUNTS
             and isinstance(values[0], str)
             and isinstance(values[1], int | float)
         ):
@@ -137,6 +142,7 @@ def to_model(record: Record, geo: dict[str, str] | None = None) -> RequestLog:
         ip_address=record.ip,
         method=record.method,
         path=record.path,
+        query=record.query,
         status_code=int(record.status),
         duration_ms=int(record.duration_ms),
         user_id=record.user_id,

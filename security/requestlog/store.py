@@ -16,7 +16,11 @@ def geolocate_records(batch: list[records.Record], use_network: bool) -> dict[st
 
 
 def store_records(batch: list[records.Record], use_network: bool = True) -> int:
-    """Insert the records not stored yet, and count only those into the rollups."""
+    return len(store_new_rows(batch, use_network))
+
+
+def store_new_rows(batch: list[records.Record], use_network: bool = True) -> list[RequestLog]:
+    """Insert the records not stored yet, count only those into the rollups, return them."""
     geo = geolocate_records(batch, use_network)
     rows = {}
     for record in batch:
@@ -31,4 +35,4 @@ def store_records(batch: list[records.Record], use_network: bool = True) -> int:
         new = list(rows.values())
         RequestLog.objects.bulk_create(new, batch_size=500, ignore_conflicts=True)
         rollups.add(rollups.count_rows(new))
-    return len(new)
+    return new

@@ -179,13 +179,15 @@ class SuspiciousIPAdmin(admin.ModelAdmin):
     list_display = [
         "ip_address",
         "reason",
+        "signature",
         "requests",
-        "total_requests",
         "window_start",
         "last_seen",
+        "detected_by",
         "status",
+        "would_block",
     ]
-    list_filter = ["reason", "status"]
+    list_filter = ["reason", "status", "detected_by", "would_block"]
     search_fields = ["=ip_address"]
     date_hierarchy = "window_start"
     actions = ["block_for_a_day", "block_permanently", "allowlist", "dismiss"]
@@ -194,6 +196,9 @@ class SuspiciousIPAdmin(admin.ModelAdmin):
         "reason",
         "window_start",
         *SuspiciousIP.DETECTED_FIELDS,
+        "signature",
+        "detected_by",
+        "would_block",
         "detected_at",
     ]
 

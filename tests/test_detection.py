@@ -216,3 +216,82 @@ def test_the_actor_runs_the_scan_in_a_worker(seeded):
     finally:
         worker.stop()
     assert SuspiciousIP.objects.filter(ip_address=HEAVY, reason="high_volume").exists()
+
+
+def test_streaming_flags_a_probe_within_the_drain_with_its_evidence(client: Client):
+    client.get("/.env", REMOTE_ADDR="198.51.100.90", HTTP_USER_AGENT="curl/8")
+    client.get("/?q=%3Cscript%3Ealert(1)%3C/script%3E", REMOTE_ADDR="198.51.100.91")
+    store()  # the drain: no scan has run
+    probe = SuspiciousIP.objects.get(ip_address="198.51.100.90")
+    assert (probe.reason, probe.detected_by, probe.signature) == (
+        "probe",
+        "stream",
+        "sensitive_files: .env",
+    )
+    assert probe.evidence["requests"] == [
+        {
+            "time": probe.first_seen.isoformat(timespec="seconds"),
+            "method": "GET",
+            "path": "/.env",
+            "query": "",
+            "user_agent": "curl/8",
+            "status": 404,
+        }
+    ]
+    injection = SuspiciousIP.objects.get(ip_address="198.51.100.91")
+    assert injection.reason == "injection"
+    assert "<script" in injection.signature
+    assert injection.evidence["requests"][0]["query"].startswith("q=%3Cscript")
+
+
+def test_repeat_offenders_are_blocked_longer_each_time(client: Client, settings):
+    settings.SECURITY_AUTO_BLOCK = True
+    expected = [timedelta(hours=1), timedelta(hours=4), timedelta(hours=24), timedelta(days=7)]
+    for strike, duration in enumerate(expected + [timedelta(days=7)], start=1):
+        SuspiciousIP.objects.all().delete()
+        BlockedIP.objects.filter(ip_address=PROBER).update(
+            expires_at=timezone.now() - timedelta(seconds=1)  # the last block ran out
+        )
+        blocklist_reload()
+        client.get("/.env", REMOTE_ADDR=PROBER)
+        store()
+        row = BlockedIP.objects.get(ip_address=PROBER)
+        assert row.strikes == strike
+        assert abs((row.expires_at - timezone.now() - duration).total_seconds()) < 60
+        assert client.get("/", REMOTE_ADDR=PROBER).status_code == 403
+
+
+def test_automatic_blocks_never_touch_a_manual_block_or_an_allowlisted_address(
+    client: Client, settings
+):
+    settings.SECURITY_AUTO_BLOCK = True
+    call_command("block_ip", "198.51.100.0/24", "--reason", "known bad network")
+    call_command("allow_ip", "192.0.2.99")
+    client.get("/.env", REMOTE_ADDR="192.0.2.99")
+    store()
+    assert not BlockedIP.objects.filter(ip_address="192.0.2.99").exists()
+    assert not SuspiciousIP.objects.filter(ip_address="192.0.2.99").exists()
+    network = BlockedIP.objects.get(ip_address="198.51.100.0/24")
+    assert (network.expires_at, network.reason) == (None, "known bad network")
+
+
+def test_dry_run_records_what_would_be_blocked_and_blocks_nothing(client: Client, settings):
+    settings.SECURITY_AUTO_BLOCK = True
+    settings.SECURITY_DETECT_DRY_RUN = True
+    client.get("/wp-login.php", REMOTE_ADDR=PROBER)
+    store()
+    assert not BlockedIP.objects.exists()
+    assert client.get("/", REMOTE_ADDR=PROBER).status_code == 200
+    assert SuspiciousIP.objects.get(ip_address=PROBER).would_block
+    ops = User.objects.create_superuser("ops", password="pw-ops-12345")
+    staff = Client()
+    staff.force_login(ops)
+    assert b"would block" in staff.get("/security/dashboard/").content
+    listing = staff.get("/admin/security/suspiciousip/?would_block__exact=1").content.decode()
+    assert PROBER in listing
+
+
+def blocklist_reload() -> None:
+    from security.blocklist import blocklist
+
+    blocklist.reload_now()

@@ -11,12 +11,17 @@ whatever streaming missed (Redis down, worker away). Both write the same Suspici
 | injection     | injection.regex.txt (decoded query, path, user agent)     | 1 h    | 1         |
 | scanner       | scanner_user_agents.txt (user agent)                      | 1 h    | 1         |
 | not_found     | distinct paths answered 404, static assets left out       | 60 s   | 15        |
-|               | (hourly: distinct 404 paths in the hour)                  | 1 h    | 20        |
-| high_volume   | requests of anonymous clients (hourly only)               | 1 h    | 1000      |
-| sensitive     | requests to /admin, /login...; or 3 answered 4xx (hourly) | 1 h    | 20        |
-| rate_limited  | answers 429 (hourly)                                      | 1 h    | 5         |
-| cache_busting | one path with distinct query strings (hourly)             | 1 h    | 30        |
-| ua_rotation   | distinct user agents of one anonymous client (hourly)     | 1 h    | 6         |
+|               | (hourly scan: distinct 404 paths in the hour)             | 1 h    | 20        |
+| high_volume   | requests of anonymous clients                             | 1 h    | 1000      |
+| sensitive     | requests to /admin, /login... (hourly: or 3 answered 4xx) | 1 h    | 20        |
+| rate_limited  | answers 429                                               | 10 min | 5         |
+| cache_busting | distinct query strings on one path, anonymous clients     | 1 h    | 50        |
+| ua_rotation   | distinct user agents of one anonymous client on refused   | 1 h    | 6         |
+|               | requests or sensitive paths                               |        |           |
+
+Streaming windows are fixed (aligned to the window length); the hourly scan counts over its
+own window, so near a boundary the two can differ by a few requests: whichever flags first
+writes the row, and the other finds it there.
 
 Thresholds and windows are settings (SECURITY_DETECT_RULES = {"not_found": {"threshold": 30},
 "scanner": {"enabled": False}}); the signature lists take extra entries from settings too.
@@ -56,11 +61,11 @@ DEFAULT_RULES = {
     Reason.INJECTION: Rule(Reason.INJECTION, 3600, 1, streaming=True),
     Reason.SCANNER: Rule(Reason.SCANNER, 3600, 1, streaming=True),
     Reason.NOT_FOUND: Rule(Reason.NOT_FOUND, 60, 15, streaming=True),
-    Reason.HIGH_VOLUME: Rule(Reason.HIGH_VOLUME, 3600, 1000, streaming=False),
-    Reason.SENSITIVE: Rule(Reason.SENSITIVE, 3600, 20, streaming=False),
-    Reason.RATE_LIMITED: Rule(Reason.RATE_LIMITED, 3600, 5, streaming=False),
-    Reason.CACHE_BUSTING: Rule(Reason.CACHE_BUSTING, 3600, 30, streaming=False),
-    Reason.UA_ROTATION: Rule(Reason.UA_ROTATION, 3600, 6, streaming=False),
+    Reason.HIGH_VOLUME: Rule(Reason.HIGH_VOLUME, 3600, 1000, streaming=True),
+    Reason.SENSITIVE: Rule(Reason.SENSITIVE, 3600, 20, streaming=True),
+    Reason.RATE_LIMITED: Rule(Reason.RATE_LIMITED, 600, 5, streaming=True),
+    Reason.CACHE_BUSTING: Rule(Reason.CACHE_BUSTING, 3600, 50, streaming=True),
+    Reason.UA_ROTATION: Rule(Reason.UA_ROTATION, 3600, 6, streaming=True),
 }
 # The hourly scan counts distinct 404 paths over the hour with its own threshold.
 HOURLY_NOT_FOUND_THRESHOLD = 20

@@ -74,7 +74,11 @@ def aggregate(requests: QuerySet) -> QuerySet:
             sensitive_denied=Count("id", filter=sensitive & client_error),
             not_found_paths=Count("path", filter=missing_page, distinct=True),
             rate_limited=Count("id", filter=Q(status_code=429)),
-            user_agents=Count("user_agent", filter=anonymous, distinct=True),
+            user_agents=Count(
+                "user_agent",
+                filter=anonymous & (Q(status_code__gte=400) | sensitive),
+                distinct=True,
+            ),
             first_seen=Min("timestamp"),
             last_seen=Max("timestamp"),
         )

@@ -8,11 +8,13 @@ pipelined round trip per batch. With Redis away the counting rules wait for the 
 
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
 from redis.exceptions import RedisError
 
+from ..conf import conf
 from ..matcher import NetworkSet
 from ..models import AllowedIP, RequestLog, SuspicionReason
 from ..redis_client import get_redis
@@ -53,33 +55,94 @@ def signature_flags(rows: list[RequestLog], enabled: set[str]) -> list[flags.Fla
     return list(found.values())
 
 
-def not_found_flags(rows: list[RequestLog], rule: rules.Rule) -> list[flags.Flag]:
-    misses: dict[tuple[str, int], list[RequestLog]] = defaultdict(list)
-    for row in rows:
-        if row.status_code == 404 and not rules.is_static_asset(row.path):
-            bucket = int(row.timestamp.timestamp()) // rule.window
-            misses[(row.ip_address, bucket)].append(row)
-    if not misses:
+# Counting rules: what one request adds to a window (None: nothing) and what the window is
+# kept per (the client, or the client and the path).
+Member = Callable[[RequestLog], str | None]
+
+
+def _anonymous(row: RequestLog) -> bool:
+    return row.user_id is None
+
+
+def _sensitive(row: RequestLog) -> bool:
+    return row.path.casefold().startswith(tuple(p.casefold() for p in conf.DETECT_SENSITIVE_PATHS))
+
+
+WINDOWED: dict[str, tuple[Member, Callable[[RequestLog], str]]] = {
+    SuspicionReason.NOT_FOUND: (
+        lambda r: r.path if r.status_code == 404 and not rules.is_static_asset(r.path) else None,
+        lambda r: r.ip_address,
+    ),
+    SuspicionReason.RATE_LIMITED: (
+        lambda r: str(r.record_id) if r.status_code == 429 else None,
+        lambda r: r.ip_address,
+    ),
+    SuspicionReason.SENSITIVE: (
+        lambda r: str(r.record_id) if _sensitive(r) else None,
+        lambda r: r.ip_address,
+    ),
+    SuspicionReason.HIGH_VOLUME: (
+        lambda r: str(r.record_id) if _anonymous(r) else None,
+        lambda r: r.ip_address,
+    ),
+    SuspicionReason.CACHE_BUSTING: (
+        lambda r: r.query if r.query and _anonymous(r) else None,
+        lambda r: f"{r.ip_address}|{r.path[:200]}",
+    ),
+    # Rotating user agents on the ways in, or on refused requests: an office behind one NAT
+    # browsing ordinary pages is many browsers, not one client in disguise.
+    SuspicionReason.UA_ROTATION: (
+        lambda r: (
+            r.user_agent if _anonymous(r) and (r.status_code >= 400 or _sensitive(r)) else None
+        ),
+        lambda r: r.ip_address,
+    ),
+}
+DESCRIBE = {
+    SuspicionReason.NOT_FOUND: "distinct paths answered 404",
+    SuspicionReason.RATE_LIMITED: "answers 429",
+    SuspicionReason.SENSITIVE: "requests to sensitive paths",
+    SuspicionReason.HIGH_VOLUME: "requests",
+    SuspicionReason.CACHE_BUSTING: "distinct query strings on one path",
+    SuspicionReason.UA_ROTATION: "distinct user agents",
+}
+
+
+def window_flags(rows: list[RequestLog], active: dict[str, rules.Rule]) -> list[flags.Flag]:
+    """Every counting rule's windows, in one pipelined round trip to Redis."""
+    groups: dict[tuple[str, str, int], list[tuple[RequestLog, str]]] = defaultdict(list)
+    for reason, (member_of, key_of) in WINDOWED.items():
+        rule = active.get(reason)
+        if rule is None:
+            continue
+        for row in rows:
+            member = member_of(row)
+            if member is not None:
+                bucket = int(row.timestamp.timestamp()) // rule.window
+                groups[(reason, key_of(row), bucket)].append((row, member))
+    if not groups:
         return []
     pipe = get_redis().pipeline(transaction=False)
-    keys = []
-    for (ip, bucket), group in misses.items():
-        key = WINDOW_KEY.format(reason=rule.reason, ip=ip, bucket=bucket)
-        keys.append(((ip, bucket), key))
-        pipe.pfadd(key, *{row.path for row in group})
-        pipe.expire(key, rule.window * 2)
-        pipe.pfcount(key)
+    for (reason, key, bucket), members in groups.items():
+        name = WINDOW_KEY.format(reason=reason, ip=key, bucket=bucket)
+        pipe.pfadd(name, *{member for _row, member in members})
+        pipe.expire(name, active[reason].window * 2)
+        pipe.pfcount(name)
     answers = pipe.execute()
     found = []
-    for index, ((ip, bucket), _key) in enumerate(keys):
-        distinct = answers[index * 3 + 2]
-        if distinct >= rule.threshold:
-            flag = flags.Flag(ip, rule.reason, f"{distinct} distinct paths answered 404 in "
-                              f"{rule.window} s")  # fmt: skip
-            for row in misses[(ip, bucket)]:
-                flag.add(row)
-            flag.requests = distinct
-            found.append(flag)
+    for index, ((reason, _key, _bucket), members) in enumerate(groups.items()):
+        counted = answers[index * 3 + 2]
+        rule = active[reason]
+        if counted < rule.threshold:
+            continue
+        first = members[0][0]
+        flag = flags.Flag(
+            first.ip_address, reason, f"{counted} {DESCRIBE[reason]} in {rule.window} s"
+        )
+        for row, _member in members:
+            flag.add(row)
+        flag.requests = counted
+        found.append(flag)
     return found
 
 
@@ -90,11 +153,11 @@ def evaluate(rows: list[RequestLog]) -> list[flags.Flag]:
     if not rows or not streaming:
         return []
     found = signature_flags(rows, streaming)
-    if SuspicionReason.NOT_FOUND in streaming:
-        try:
-            found += not_found_flags(rows, active[SuspicionReason.NOT_FOUND])
-        except RedisError as error:
-            logger.warning("streaming 404 windows unavailable (%s); the hourly scan counts", error)
+    windowed = {reason: active[reason] for reason in streaming if reason in WINDOWED}
+    try:
+        found += window_flags(rows, windowed)
+    except RedisError as error:
+        logger.warning("streaming windows unavailable (%s); the hourly scan counts", error)
     return found
 
 

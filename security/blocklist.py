@@ -11,13 +11,17 @@ import logging
 import os
 import threading
 import time
+import uuid
 from collections.abc import Iterable
 from datetime import datetime
 
+import dramatiq
 from django import db
+from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.db.models import Q
 from django.utils import timezone
+from dramatiq import Message
 from redis.exceptions import RedisError
 
 from .conf import conf
@@ -174,7 +178,31 @@ def is_blocked(ip: str) -> bool:
     return blocklist.is_blocked(ip)
 
 
+def is_allowlisted(ip: str) -> bool:
+    """On this process's compiled copy (call after is_blocked, which loads it)."""
+    compiled = blocklist._compiled
+    key = address_key(ip)
+    return compiled is not None and key is not None and compiled.allowed.contains_key(key)
+
+
 # --- Changes: the commands and the admin go through these --------------------------------------
+
+
+EXPORT_ACTOR = "export_blocklist_to_edge"
+EXPORT_PENDING_KEY = "security:blocklist:export-pending"
+EXPORT_DEBOUNCE_SECONDS = 5
+
+
+def request_export() -> None:
+    """Queue the edge export (SECURITY_EXPORT) by name, at most once per few seconds."""
+    if not getattr(settings, "SECURITY_EXPORT", None):
+        return
+    if not get_redis().set(EXPORT_PENDING_KEY, 1, nx=True, ex=EXPORT_DEBOUNCE_SECONDS):
+        return
+    broker = dramatiq.get_broker()
+    broker.declare_queue("default")
+    message = Message(queue_name="default", actor_name=EXPORT_ACTOR, args=(), kwargs={}, options={})
+    broker.enqueue(message, delay=EXPORT_DEBOUNCE_SECONDS * 1000)
 
 
 def announce_change() -> None:
@@ -183,7 +211,10 @@ def announce_change() -> None:
     def bump() -> None:
         blocklist.reload_now()
         try:
-            get_redis().incr(VERSION_KEY)
+            # A fresh token, not a counter: a counter restarted by a Redis restart (or flush)
+            # could land on the value a process last saw, and that process would never reload.
+            get_redis().set(VERSION_KEY, uuid.uuid4().hex)
+            request_export()
         except RedisError as error:
             logger.warning(
                 "blocklist changed but Redis is unreachable (%s): other processes reload "

@@ -148,3 +148,24 @@ def check_geoip_database(app_configs, **kwargs) -> list[checks.CheckMessage]:
             id=f"{PREFIX}.W001",
         )
     ]
+
+
+@checks.register()
+def check_geo_rule_databases(app_configs, **kwargs) -> list[checks.CheckMessage]:
+    warnings = []
+    needs = [
+        (conf.BLOCK_COUNTRIES or conf.ALLOW_COUNTRIES, conf.GEOIP_CITY, "country", "W004"),
+        (conf.BLOCK_ASNS, conf.GEOIP_ASN, "network (ASN)", "W005"),
+    ]
+    for configured, filename, kind, number in needs:
+        path = Path(conf.GEOIP_PATH) / filename
+        if configured and not path.is_file():
+            warnings.append(
+                checks.Warning(
+                    f"{kind.capitalize()} rules are configured but {path} is missing: no client "
+                    f"is allowed or refused by {kind} until it is there.",
+                    hint="Run scripts/update_geodb.sh (it fetches GeoLite2-City and GeoLite2-ASN).",
+                    id=f"{PREFIX}.{number}",
+                )
+            )
+    return warnings

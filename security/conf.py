@@ -79,6 +79,23 @@ class SecuritySettings:
         return getattr(settings, "GEOIP_CITY", "GeoLite2-City.mmdb")
 
     @property
+    def GEOIP_ASN(self) -> str:
+        return getattr(settings, "GEOIP_ASN", "GeoLite2-ASN.mmdb")
+
+    @property
+    def BLOCK_COUNTRIES(self) -> frozenset[str]:
+        return frozenset(c.upper() for c in getattr(settings, "SECURITY_BLOCK_COUNTRIES", ()))
+
+    @property
+    def ALLOW_COUNTRIES(self) -> frozenset[str]:
+        # When set, only these countries get in (addresses no database places are let in).
+        return frozenset(c.upper() for c in getattr(settings, "SECURITY_ALLOW_COUNTRIES", ()))
+
+    @property
+    def BLOCK_ASNS(self) -> frozenset[int]:
+        return frozenset(int(n) for n in getattr(settings, "SECURITY_BLOCK_ASNS", ()))
+
+    @property
     def GEO_API_URL(self) -> str:
         return getattr(settings, "SECURITY_GEO_API_URL", "")
 

@@ -58,11 +58,12 @@ class GeoResult:
 
 
 class LocalDatabase:
-    """The GeoLite2 reader, opened once per process and reopened when the file is replaced."""
+    """A GeoLite2 reader, opened once per process and reopened when the file is replaced."""
 
     STAT_INTERVAL = 5.0
 
-    def __init__(self) -> None:
+    def __init__(self, file_setting: str = "GEOIP_CITY") -> None:
+        self._file_setting = file_setting
         self._lock = threading.Lock()
         self._reader: geoip2.database.Reader | None = None
         self._identity: tuple | None = None
@@ -70,7 +71,7 @@ class LocalDatabase:
         self._path: Path | None = None
 
     def path(self) -> Path:
-        return Path(conf.GEOIP_PATH) / conf.GEOIP_CITY
+        return Path(conf.GEOIP_PATH) / getattr(conf, self._file_setting)
 
     def reader(self) -> geoip2.database.Reader | None:
         path = self.path()
@@ -116,6 +117,21 @@ class LocalDatabase:
 
 
 local_database = LocalDatabase()
+asn_database = LocalDatabase("GEOIP_ASN")
+
+
+def asn_of(ip: str) -> int | None:
+    """The autonomous system of a validated address, from the local GeoLite2-ASN database."""
+    reader = asn_database.reader()
+    if reader is None:
+        return None
+    try:
+        return reader.asn(ip).autonomous_system_number
+    except geoip2.errors.AddressNotFoundError:
+        return None
+    except (TypeError, ValueError, maxminddb.InvalidDatabaseError) as error:
+        logger.warning("GeoIP ASN lookup of %s failed: %s", ip, error)
+        return None
 
 
 # --- Shared cache (best effort: a down Redis means a miss, never an error) --------------------

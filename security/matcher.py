@@ -51,3 +51,8 @@ class NetworkSet:
             return False
         index = bisect_right(starts, value) - 1
         return index >= 0 and value <= ends[index]
+
+    def ranges(self, version: int) -> list[tuple[int, int]]:
+        """The merged (first, last) integer ranges of one IP version, in order."""
+        starts, ends = self._v4 if version == 4 else self._v6
+        return list(zip(starts, ends, strict=True))

@@ -12,7 +12,8 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_asy
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
-from .blocklist import BlocklistUnavailable, blocklist, is_blocked
+from . import georules
+from .blocklist import BlocklistUnavailable, blocklist, is_allowlisted, is_blocked
 from .client_ip import get_client_ip
 from .conf import conf
 from .ratelimits import check_rate, settings_group, too_many_requests
@@ -116,7 +117,7 @@ class BlockedIPMiddleware(SyncAndAsyncMiddleware):
                 return None
             logger.error("blocklist unavailable: answering 503")
             return plain_response(503, b"Service unavailable\n")
-        if blocked:
+        if blocked or (georules.configured() and not is_allowlisted(ip) and georules.denial(ip)):
             request.security_blocked = True  # type: ignore[attr-defined]
             return plain_response(403, b"Forbidden\n")
         return None

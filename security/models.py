@@ -49,6 +49,7 @@ class BlockSource(models.TextChoices):
     MANUAL = "manual", "Manual"
     IMPORT = "import", "Import"
     AUTOMATIC = "automatic", "Automatic"
+    FEED = "feed", "Threat feed"
 
 
 class BlockedIP(models.Model):
@@ -64,6 +65,8 @@ class BlockedIP(models.Model):
     # Automatic blocks of this address so far: each new one lasts longer (escalation). The row
     # outlives an expired block, so the count survives too.
     strikes = models.PositiveSmallIntegerField(default=0)
+    # The threat feed an entry came from (source "feed"): a refresh replaces only its own.
+    feed = models.CharField(max_length=64, blank=True, db_index=True)
 
     class Meta:
         verbose_name = "blocked IP"
@@ -186,3 +189,19 @@ class RequestRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.hour:%Y-%m-%d %H:00} {self.kind}={self.key}: {self.count}"
+
+
+class FeedState(models.Model):
+    """The last refresh of a threat feed, for the admin and the refresh schedule."""
+
+    name = models.CharField(max_length=64, unique=True)
+    refreshed_at = models.DateTimeField(null=True, blank=True)
+    attempted_at = models.DateTimeField(null=True, blank=True)
+    entries = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

@@ -8,6 +8,7 @@ import logging
 import dramatiq
 from periodiq import cron
 
+from . import blocklist, export, feeds
 from .conf import conf
 from .detection import scan
 from .requestlog import drain, keys, retention, rollups
@@ -44,3 +45,15 @@ def detect_anomalies() -> None:
     findings = scan.scan_exclusively(hours=1)
     if findings:
         logger.warning("anomaly scan flagged %d IP/reason pairs", len(findings))
+
+
+@dramatiq.actor(max_retries=0, time_limit=1_800_000, periodic=cron("*/10 * * * *"))
+def refresh_threat_feeds() -> None:
+    # Each feed keeps its own interval (SECURITY_FEEDS[...]["refresh"]); this only looks.
+    feeds.refresh_due()
+
+
+@dramatiq.actor(actor_name=blocklist.EXPORT_ACTOR, max_retries=3, time_limit=300_000)
+def export_blocklist_to_edge() -> None:
+    # Queued (debounced) after every blocklist change when SECURITY_EXPORT is set.
+    export.export_configured()

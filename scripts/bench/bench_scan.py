@@ -46,12 +46,14 @@ def populate(rows: int = ROWS, older: int = OLDER_ROWS) -> datetime:
             cursor.execute(
                 f"""
                 INSERT INTO security_requestlog (record_id, timestamp, ip_address, method, path,
-                    status_code, duration_ms, username, user_agent, referer, blocked,
+                    query, status_code, duration_ms, username, user_agent, referer, blocked,
                     country_code, country, city, geo_source)
                 SELECT md5(g::text)::uuid, now() - ({window}),
                     ('10.' || (g % 40) || '.' || ((g / 40) % 250) || '.1')::inet, 'GET',
                     CASE WHEN g % 20011 = 0 THEN '/.env' WHEN g % 997 = 0 THEN '/admin/login/'
                          ELSE '/page/' || (g % 2000) || '/' END,
+                    CASE WHEN g % 30011 = 0 THEN 'id=1%27%20OR%20%271%27=%271'
+                         WHEN g % 4 = 0 THEN 'q=term+' || (g % 5000) ELSE '' END,
                     CASE WHEN g % 50 = 0 THEN 404 WHEN g % 333 = 0 THEN 429 ELSE 200 END,
                     5, '', 'bench', '', false,
                     (ARRAY['SE','DE','US','FR','JP','BR'])[1 + g % 6], 'Country', 'City', 'local'

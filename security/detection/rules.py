@@ -30,6 +30,7 @@ staff users' requests or allowlisted addresses.
 """
 
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import NamedTuple
 
 from django.conf import settings
@@ -103,38 +104,70 @@ def is_static_asset(path: str) -> bool:
     return path.casefold().endswith(STATIC_ASSET_SUFFIXES) or "/apple-touch-icon" in path
 
 
-def signature_signals(path: str, query: str, user_agent: str) -> list[Signal]:
-    """What the signature lists say about one request (at most one signal per rule)."""
-    lists = signatures.matchers()
+def _first(reason: str, checks: list[tuple[str, str]]) -> Signal | None:
+    lists = signatures.current()
+    for list_name, text in checks:
+        if text and (entry := lists[list_name].match(text)):
+            return Signal(reason, f"{list_name}: {entry}")
+    return None
+
+
+# Paths and user agents repeat across requests, so their verdicts are cached; a query string
+# is checked only when there is one.
+@lru_cache(maxsize=65536)
+def path_signals(path: str, lists_key: int) -> dict[str, Signal]:
     normalised = signatures.normalise_path(path)
-    decoded_path = signatures.decode(path)
-    decoded_query = signatures.decode(query) if query else ""
-    with_query = f"{normalised}?{decoded_query}" if query else normalised
-    raw_with_query = f"{decoded_path}?{decoded_query}" if query else decoded_path
-    found: list[Signal] = []
+    decoded = signatures.decode(path)
+    found = {
+        Reason.EXPLOIT: _first(
+            Reason.EXPLOIT,
+            [("backdoors", normalised), ("cve_uris", normalised), ("cve_uris", decoded)],
+        ),
+        Reason.PROBE: _first(
+            Reason.PROBE, [("sensitive_files", normalised), ("admin_interfaces", normalised)]
+        ),
+        Reason.TRAVERSAL: _first(Reason.TRAVERSAL, [("traversal", decoded)]),
+        Reason.INJECTION: _first(Reason.INJECTION, [("injection", decoded)]),
+    }
+    return {reason: signal for reason, signal in found.items() if signal is not None}
 
-    def first(reason: str, checks: list[tuple[str, str]]) -> None:
-        for list_name, text in checks:
-            if text and (entry := lists[list_name].match(text)):
-                found.append(Signal(reason, f"{list_name}: {entry}"))
-                return
 
-    first(
-        Reason.EXPLOIT,
-        [("backdoors", normalised), ("cve_uris", with_query), ("cve_uris", raw_with_query)],
-    )
-    first(
-        Reason.PROBE,
-        [
-            ("sensitive_files", normalised),
-            ("admin_interfaces", normalised),
-            ("probe_queries", "?" + decoded_query if query else ""),
-        ],
-    )
-    first(Reason.TRAVERSAL, [("traversal", decoded_path), ("traversal", decoded_query)])
-    first(
-        Reason.INJECTION,
-        [("injection", decoded_query), ("injection", decoded_path), ("injection", user_agent)],
-    )
-    first(Reason.SCANNER, [("scanner_user_agents", user_agent.casefold())])
-    return found
+@lru_cache(maxsize=16384)
+def agent_signals(user_agent: str, lists_key: int) -> dict[str, Signal]:
+    found = {
+        Reason.INJECTION: _first(Reason.INJECTION, [("injection", user_agent)]),
+        Reason.SCANNER: _first(Reason.SCANNER, [("scanner_user_agents", user_agent.casefold())]),
+    }
+    return {reason: signal for reason, signal in found.items() if signal is not None}
+
+
+def query_signals(path: str, query: str) -> dict[str, Signal]:
+    decoded = signatures.decode(query)
+    normalised = signatures.normalise_path(path)
+    found = {
+        Reason.EXPLOIT: _first(
+            Reason.EXPLOIT,
+            [
+                ("cve_uris", f"{normalised}?{decoded}"),
+                ("cve_uris", f"{signatures.decode(path)}?{decoded}"),
+            ],
+        ),
+        Reason.PROBE: _first(Reason.PROBE, [("probe_queries", "?" + decoded)]),
+        Reason.TRAVERSAL: _first(Reason.TRAVERSAL, [("traversal", decoded)]),
+        Reason.INJECTION: _first(Reason.INJECTION, [("injection", decoded)]),
+    }
+    return {reason: signal for reason, signal in found.items() if signal is not None}
+
+
+def signature_signals(path: str, query: str, user_agent: str) -> list[Signal]:
+    """What the signature lists say about one request (at most one signal per rule; the
+    path's, then the query's, then the user agent's)."""
+    key = signatures.lists_key()
+    found = dict(path_signals(path, key))
+    if query:
+        for reason, signal in query_signals(path, query).items():
+            found.setdefault(reason, signal)
+    if user_agent:
+        for reason, signal in agent_signals(user_agent, key).items():
+            found.setdefault(reason, signal)
+    return list(found.values())

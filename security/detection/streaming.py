@@ -22,7 +22,7 @@ from . import flags, rules
 
 logger = logging.getLogger(__name__)
 
-WINDOW_KEY = "security:detect:{reason}:{ip}:{bucket}"
+WINDOW_KEY = "security:detect:w2:{reason}:{ip}:{bucket}"
 
 
 def candidates(rows: list[RequestLog]) -> list[RequestLog]:
@@ -55,46 +55,34 @@ def signature_flags(rows: list[RequestLog], enabled: set[str]) -> list[flags.Fla
     return list(found.values())
 
 
-# Counting rules: what one request adds to a window (None: nothing) and what the window is
-# kept per (the client, or the client and the path).
-Member = Callable[[RequestLog], str | None]
-
-
-def _anonymous(row: RequestLog) -> bool:
-    return row.user_id is None
-
-
-def _sensitive(row: RequestLog) -> bool:
-    return row.path.casefold().startswith(tuple(p.casefold() for p in conf.DETECT_SENSITIVE_PATHS))
-
+# Counting rules: what one request adds to a window (None: nothing; counted rules only count
+# it) and what the window is kept per (the client, or the client and the path). The second
+# argument says whether the path is one of SECURITY_DETECT_SENSITIVE_PATHS.
+Member = Callable[[RequestLog, bool], str | None]
+COUNTS = "1"
 
 WINDOWED: dict[str, tuple[Member, Callable[[RequestLog], str]]] = {
     SuspicionReason.NOT_FOUND: (
-        lambda r: r.path if r.status_code == 404 and not rules.is_static_asset(r.path) else None,
+        lambda r, s: r.path if r.status_code == 404 and not rules.is_static_asset(r.path) else None,
         lambda r: r.ip_address,
     ),
     SuspicionReason.RATE_LIMITED: (
-        lambda r: str(r.record_id) if r.status_code == 429 else None,
+        lambda r, s: COUNTS if r.status_code == 429 else None,
         lambda r: r.ip_address,
     ),
-    SuspicionReason.SENSITIVE: (
-        lambda r: str(r.record_id) if _sensitive(r) else None,
-        lambda r: r.ip_address,
-    ),
+    SuspicionReason.SENSITIVE: (lambda r, s: COUNTS if s else None, lambda r: r.ip_address),
     SuspicionReason.HIGH_VOLUME: (
-        lambda r: str(r.record_id) if _anonymous(r) else None,
+        lambda r, s: COUNTS if r.user_id is None else None,
         lambda r: r.ip_address,
     ),
     SuspicionReason.CACHE_BUSTING: (
-        lambda r: r.query if r.query and _anonymous(r) else None,
+        lambda r, s: r.query if r.query and r.user_id is None else None,
         lambda r: f"{r.ip_address}|{r.path[:200]}",
     ),
     # Rotating user agents on the ways in, or on refused requests: an office behind one NAT
     # browsing ordinary pages is many browsers, not one client in disguise.
     SuspicionReason.UA_ROTATION: (
-        lambda r: (
-            r.user_agent if _anonymous(r) and (r.status_code >= 400 or _sensitive(r)) else None
-        ),
+        lambda r, s: r.user_agent if r.user_id is None and (r.status_code >= 400 or s) else None,
         lambda r: r.ip_address,
     ),
 }
@@ -108,36 +96,70 @@ DESCRIBE = {
 }
 
 
+# One round trip per batch: every window is updated and read server-side. Counting windows
+# are INCRBY'd (each stored row is counted once: the drain hands over only new rows); distinct
+# windows are HyperLogLogs.
+UPDATE_WINDOWS = """
+local result = {}
+local i = 1
+for k = 1, #KEYS do
+  local kind, ttl, n = string.match(ARGV[i], "(%a):(%d+):(%d+)")
+  ttl, n = tonumber(ttl), tonumber(n)
+  i = i + 1
+  if kind == "c" then
+    result[k] = redis.call("INCRBY", KEYS[k], n)
+  else
+    redis.call("PFADD", KEYS[k], unpack(ARGV, i, i + n - 1))
+    i = i + n
+    result[k] = redis.call("PFCOUNT", KEYS[k])
+  end
+  redis.call("EXPIRE", KEYS[k], ttl)
+end
+return result
+"""
+COUNTED = {
+    SuspicionReason.RATE_LIMITED,
+    SuspicionReason.SENSITIVE,
+    SuspicionReason.HIGH_VOLUME,
+}
+
+
 def window_flags(rows: list[RequestLog], active: dict[str, rules.Rule]) -> list[flags.Flag]:
-    """Every counting rule's windows, in one pipelined round trip to Redis."""
+    """Every counting rule's windows, in one round trip to Redis."""
     groups: dict[tuple[str, str, int], list[tuple[RequestLog, str]]] = defaultdict(list)
-    for reason, (member_of, key_of) in WINDOWED.items():
-        rule = active.get(reason)
-        if rule is None:
-            continue
-        for row in rows:
-            member = member_of(row)
+    windowed = [
+        (reason, member_of, key_of, active[reason].window)
+        for reason, (member_of, key_of) in WINDOWED.items()
+        if reason in active
+    ]
+    sensitive = tuple(path.casefold() for path in conf.DETECT_SENSITIVE_PATHS)
+    for row in rows:
+        second = int(row.timestamp.timestamp())
+        is_sensitive = row.path.casefold().startswith(sensitive)
+        for reason, member_of, key_of, window in windowed:
+            member = member_of(row, is_sensitive)
             if member is not None:
-                bucket = int(row.timestamp.timestamp()) // rule.window
-                groups[(reason, key_of(row), bucket)].append((row, member))
+                groups[(reason, key_of(row), second // window)].append((row, member))
     if not groups:
         return []
-    pipe = get_redis().pipeline(transaction=False)
+    keys: list[str] = []
+    args: list = []
     for (reason, key, bucket), members in groups.items():
-        name = WINDOW_KEY.format(reason=reason, ip=key, bucket=bucket)
-        pipe.pfadd(name, *{member for _row, member in members})
-        pipe.expire(name, active[reason].window * 2)
-        pipe.pfcount(name)
-    answers = pipe.execute()
+        keys.append(WINDOW_KEY.format(reason=reason, ip=key, bucket=bucket))
+        ttl = active[reason].window * 2
+        if reason in COUNTED:
+            args.append(f"c:{ttl}:{len(members)}")
+        else:
+            distinct = list({member for _row, member in members})
+            args += [f"d:{ttl}:{len(distinct)}", *distinct]
+    counts = get_redis().register_script(UPDATE_WINDOWS)(keys=keys, args=args)
     found = []
-    for index, ((reason, _key, _bucket), members) in enumerate(groups.items()):
-        counted = answers[index * 3 + 2]
+    for counted, ((reason, _key, _bucket), members) in zip(counts, groups.items(), strict=True):
         rule = active[reason]
         if counted < rule.threshold:
             continue
-        first = members[0][0]
         flag = flags.Flag(
-            first.ip_address, reason, f"{counted} {DESCRIBE[reason]} in {rule.window} s"
+            members[0][0].ip_address, reason, f"{counted} {DESCRIBE[reason]} in {rule.window} s"
         )
         for row, _member in members:
             flag.add(row)

@@ -100,12 +100,30 @@ def _compiled(extra_key: str) -> dict[str, Matcher]:
     return {name: compile_list(name) for name in FILES}
 
 
+NOTHING: dict = {}
+_by_identity: dict[tuple[int, int], dict[str, Matcher]] = {}
+
+
 def matchers() -> dict[str, Matcher]:
-    # Settings may change under override_settings in tests; recompile only when they do.
-    key = repr(
-        (
-            getattr(settings, "SECURITY_DETECT_EXTRA_SIGNATURES", {}),
-            getattr(settings, "SECURITY_DETECT_IGNORED_SIGNATURES", {}),
-        )
-    )
-    return _compiled(key)
+    """The compiled lists. Settings are read by identity (override_settings swaps the objects):
+    a per-request cost of two getattr calls, and a recompile only when they change."""
+    extra = getattr(settings, "SECURITY_DETECT_EXTRA_SIGNATURES", NOTHING)
+    ignored = getattr(settings, "SECURITY_DETECT_IGNORED_SIGNATURES", NOTHING)
+    identity = (id(extra), id(ignored))
+    found = _by_identity.get(identity)
+    if found is None:
+        found = _compiled(repr((extra, ignored)))
+        _by_identity.clear()
+        _by_identity[identity] = found
+    return found
+
+
+def lists_key() -> int:
+    """Changes whenever the compiled lists do: part of the cache keys of verdicts. Reads the
+    settings once; current() then hands out the same lists without reading them again."""
+    return id(matchers())
+
+
+def current() -> dict[str, Matcher]:
+    """The lists compiled by the last matchers() or lists_key() call (no settings read)."""
+    return next(iter(_by_identity.values())) if _by_identity else matchers()

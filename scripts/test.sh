@@ -20,6 +20,19 @@ if [ ! -x /usr/bin/chromium ]; then
     die "the browser test needs /usr/bin/chromium (Debian: sudo apt-get install chromium)"
   fi
 fi
+# The export test checks the nginx file with `nginx -t`: Debian's nginx binary, unpacked into
+# .run/ (not installed, so no service starts on port 80).
+NGINX_BIN="$RUN_DIR/nginx/usr/sbin/nginx"
+if ! command -v nginx >/dev/null && [ ! -x "$NGINX_BIN" ] && command -v apt-get >/dev/null; then
+  say "fetching Debian's nginx package (unpacked into .run/nginx) for the export test"
+  fetch_nginx() {
+    (cd "$RUN_DIR" && apt-get download -qq nginx >/dev/null 2>&1 \
+      && dpkg -x nginx_*.deb nginx && rm -f nginx_*.deb)
+  }
+  fetch_nginx || { [ "$(id -u)" = 0 ] && apt-get update -qq >/dev/null && fetch_nginx; } \
+    || say "could not fetch nginx: the nginx -t test will fail in CI"
+fi
+[ -x "$NGINX_BIN" ] && export NGINX_BIN
 cd "$ROOT"
 
 say "ruff check"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Download MaxMind's GeoLite2 City database into $GEOIP_PATH (default geo_data/), verify its
-# SHA-256 and that it opens, and swap it in atomically. Needs MAXMIND_ACCOUNT_ID and
+# Download MaxMind's GeoLite2 City and ASN databases into $GEOIP_PATH (default geo_data/), verify
+# their SHA-256 and that they open, and swap each in atomically. Needs MAXMIND_ACCOUNT_ID and
 # MAXMIND_LICENSE_KEY (a free GeoLite2 account); MAXMIND_DOWNLOAD_URL overrides the endpoint.
 # Any failure exits 1 with one line on stderr and leaves the current database in place.
 #

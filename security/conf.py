@@ -58,6 +58,12 @@ class SecuritySettings:
         return int(getattr(settings, "SECURITY_LOG_RETENTION_DAYS", 30))
 
     @property
+    def ANONYMIZE_AFTER_DAYS(self) -> int | None:
+        # None: keep full addresses as long as the rows themselves (LOG_RETENTION_DAYS).
+        value = getattr(settings, "SECURITY_ANONYMIZE_AFTER_DAYS", None)
+        return None if value is None else int(value)
+
+    @property
     def ROLLUP_RETENTION_DAYS(self) -> int:
         return int(getattr(settings, "SECURITY_ROLLUP_RETENTION_DAYS", 400))
 

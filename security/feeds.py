@@ -168,9 +168,14 @@ def parse_feed(text: str, feed: Feed) -> list[str]:
     entries: dict[str, None] = {}
     for number, value in raw:
         try:
-            entries[parse_target(value)] = None
+            # Curated lists name wide bogon ranges on purpose (FireHOL: 224.0.0.0/3); only
+            # "everything" is refused: a feed that blocks the world is a broken feed.
+            entry = parse_target(value, allow_huge=True)
         except InvalidInput as error:
             raise FeedError(f"line {number}: {error}") from error
+        if entry.endswith("/0"):
+            raise FeedError(f"line {number}: {entry} would block every address")
+        entries[entry] = None
         if len(entries) > feed.max_entries:
             raise FeedError(f"more than {feed.max_entries:,} entries (its max_entries)")
     if not entries:

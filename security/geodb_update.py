@@ -1,7 +1,9 @@
-"""Download, verify and atomically install MaxMind's GeoLite2 City database.
+"""Download, verify and atomically install MaxMind's GeoLite2 City and ASN databases.
 
-Run by scripts/update_geodb.sh (no Django needed). The old database stays in place unless the
-new one downloaded completely, matched its published SHA-256 and opened as a City database.
+Run by scripts/update_geodb.sh (no Django needed). Each old database stays in place unless the
+new one downloaded completely, matched its published SHA-256 and opened as the right kind.
+MAXMIND_EDITIONS (default "GeoLite2-City GeoLite2-ASN") chooses which; the ASN database is
+needed only for SECURITY_BLOCK_ASNS.
 """
 
 import hashlib
@@ -16,7 +18,8 @@ import maxminddb
 import requests
 
 DEFAULT_URL = "https://download.maxmind.com/geoip/databases/GeoLite2-City/download"
-FILENAME = "GeoLite2-City.mmdb"
+DEFAULT_EDITIONS = "GeoLite2-City GeoLite2-ASN"
+KINDS = {"GeoLite2-City": "City", "GeoLite2-ASN": "ASN"}
 MAX_ARCHIVE_BYTES = 512 * 1024 * 1024
 
 
@@ -51,46 +54,61 @@ def expected_sha256(checksum_file: bytes) -> str:
     return words[0].lower()
 
 
-def extract_database(archive: bytes) -> bytes:
+def extract_database(archive: bytes, filename: str) -> bytes:
     try:
         with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
             for member in tar.getmembers():
-                if member.isfile() and Path(member.name).name == FILENAME:
+                if member.isfile() and Path(member.name).name == filename:
                     extracted = tar.extractfile(member)
                     if extracted is not None:
                         return extracted.read()
     except (tarfile.TarError, OSError, EOFError) as error:
         raise UpdateError(f"the archive is corrupt: {error}") from error
-    raise UpdateError(f"the archive holds no {FILENAME}")
+    raise UpdateError(f"the archive holds no {filename}")
 
 
-def check_database(path: Path) -> str:
+def check_database(path: Path, expected: str = "City") -> str:
     try:
         with maxminddb.open_database(str(path)) as reader:
             kind = reader.metadata().database_type
             reader.get("1.1.1.1")
     except (maxminddb.InvalidDatabaseError, ValueError, OSError) as error:
         raise UpdateError(f"the new database does not open: {error}") from error
-    if "City" not in kind:
-        raise UpdateError(f"the new database is a {kind} database, not a City database")
+    if expected not in kind:
+        raise UpdateError(f"the new database is a {kind} database (expected {expected})")
     return kind
 
 
-def update(base_url: str, account_id: str, license_key: str, destination: Path) -> Path:
+def edition_url(base_url: str, edition: str) -> str:
+    # MaxMind's URLs differ only by the edition name; an override names the City one.
+    return base_url.replace("GeoLite2-City", edition)
+
+
+def update(
+    base_url: str,
+    account_id: str,
+    license_key: str,
+    destination: Path,
+    edition: str = "GeoLite2-City",
+) -> Path:
     if not account_id or not license_key:
         raise UpdateError("set MAXMIND_ACCOUNT_ID and MAXMIND_LICENSE_KEY (free GeoLite2 account)")
     auth = (account_id, license_key)
-    archive = fetch(f"{base_url}?suffix=tar.gz", auth)
-    published = expected_sha256(fetch(f"{base_url}?suffix=tar.gz.sha256", auth))
+    if edition not in KINDS:
+        raise UpdateError(f"unknown edition {edition!r} (known: {', '.join(KINDS)})")
+    url = edition_url(base_url, edition)
+    filename = f"{edition}.mmdb"
+    archive = fetch(f"{url}?suffix=tar.gz", auth)
+    published = expected_sha256(fetch(f"{url}?suffix=tar.gz.sha256", auth))
     if hashlib.sha256(archive).hexdigest() != published:
         raise UpdateError("checksum mismatch: the download is incomplete or altered")
     destination.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=".GeoLite2-City.", dir=destination)
+    handle, temporary = tempfile.mkstemp(prefix=f".{edition}.", dir=destination)
     try:
         with os.fdopen(handle, "wb") as file:
-            file.write(extract_database(archive))
-        check_database(Path(temporary))
-        target = destination / FILENAME
+            file.write(extract_database(archive, filename))
+        check_database(Path(temporary), KINDS[edition])
+        target = destination / filename
         os.replace(temporary, target)  # atomic: readers see the old file or the new one
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -100,17 +118,23 @@ def update(base_url: str, account_id: str, license_key: str, destination: Path) 
 
 def main() -> int:
     destination = Path(os.environ.get("GEOIP_PATH") or Path(__file__).parent.parent / "geo_data")
-    try:
-        target = update(
-            os.environ.get("MAXMIND_DOWNLOAD_URL") or DEFAULT_URL,
-            os.environ.get("MAXMIND_ACCOUNT_ID", ""),
-            os.environ.get("MAXMIND_LICENSE_KEY", ""),
-            destination,
-        )
-    except UpdateError as error:
-        print(f"update_geodb: {error}; the current database was left in place", file=sys.stderr)
-        return 1
-    print(f"update_geodb: installed {target}")
+    editions = (os.environ.get("MAXMIND_EDITIONS") or DEFAULT_EDITIONS).split()
+    for edition in editions:
+        try:
+            target = update(
+                os.environ.get("MAXMIND_DOWNLOAD_URL") or DEFAULT_URL,
+                os.environ.get("MAXMIND_ACCOUNT_ID", ""),
+                os.environ.get("MAXMIND_LICENSE_KEY", ""),
+                destination,
+                edition,
+            )
+        except UpdateError as error:
+            print(
+                f"update_geodb: {edition}: {error}; the current database was left in place",
+                file=sys.stderr,
+            )
+            return 1
+        print(f"update_geodb: installed {target}")
     return 0
 
 

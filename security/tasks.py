@@ -8,7 +8,7 @@ import logging
 import dramatiq
 from periodiq import cron
 
-from . import blocklist, export, feeds
+from . import blocklist, export, feeds, privacy
 from .conf import conf
 from .detection import scan
 from .requestlog import drain, keys, retention, rollups
@@ -37,6 +37,10 @@ def delete_old_request_logs() -> None:
     if deleted:
         logger.info("deleted %d request logs older than %d days", deleted, conf.LOG_RETENTION_DAYS)
     rollups.delete_old_rollups(conf.ROLLUP_RETENTION_DAYS)
+    if conf.ANONYMIZE_AFTER_DAYS is not None:
+        changed = privacy.anonymize_older_than(conf.ANONYMIZE_AFTER_DAYS)
+        if changed:
+            logger.info("cut %d stored addresses to their networks", changed)
 
 
 # Few retries and a lock: a failing scan must not pile up behind the next hourly one.

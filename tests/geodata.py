@@ -33,10 +33,12 @@ def write_city_db(path: Path, cities: dict[str, tuple[str, str, str]] = CITIES) 
     return path
 
 
-def city_archive(database: bytes, folder: str = "GeoLite2-City_20261124") -> bytes:
+def city_archive(
+    database: bytes, folder: str = "GeoLite2-City_20261124", name: str = "GeoLite2-City.mmdb"
+) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        info = tarfile.TarInfo(f"{folder}/GeoLite2-City.mmdb")
+        info = tarfile.TarInfo(f"{folder}/{name}")
         info.size = len(database)
         tar.addfile(info, io.BytesIO(database))
     return buffer.getvalue()
@@ -44,3 +46,22 @@ def city_archive(database: bytes, folder: str = "GeoLite2-City_20261124") -> byt
 
 def sha256_line(data: bytes, name: str = "GeoLite2-City_20261124.tar.gz") -> str:
     return f"{hashlib.sha256(data).hexdigest()}  {name}\n"
+
+
+def write_asn_db(path: Path, networks: dict[str, tuple[int, str]]) -> Path:
+    """A GeoLite2-ASN-shaped database: network -> (AS number, organisation)."""
+    writer = MMDBWriter(
+        ip_version=6,
+        ipv4_compatible=True,
+        database_type="GeoLite2-ASN",
+        languages=["en"],
+        description="test database",
+    )
+    for network, (number, organisation) in networks.items():
+        writer.insert_network(
+            IPSet([network]),
+            {"autonomous_system_number": number, "autonomous_system_organization": organisation},
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer.to_db_file(str(path))
+    return path

@@ -7,7 +7,7 @@ import geoip2.database
 import pytest
 from pytest_httpserver import HTTPServer
 
-from tests.geodata import city_archive, sha256_line, write_city_db
+from tests.geodata import city_archive, sha256_line, write_asn_db, write_city_db
 from tests.processes import ROOT
 
 ACCOUNT, KEY = "123456", "secret-licence-key-abc"
@@ -23,7 +23,7 @@ def geo_dir(tmp_path):
 
 
 def run_update(
-    server: HTTPServer, geo_dir, account=ACCOUNT, key=KEY
+    server: HTTPServer, geo_dir, account=ACCOUNT, key=KEY, editions="GeoLite2-City"
 ) -> subprocess.CompletedProcess:
     env = {
         "PATH": "/usr/bin:/bin",
@@ -31,6 +31,7 @@ def run_update(
         "MAXMIND_DOWNLOAD_URL": server.url_for(PATH),
         "MAXMIND_ACCOUNT_ID": account,
         "MAXMIND_LICENSE_KEY": key,
+        "MAXMIND_EDITIONS": editions,
     }
     return subprocess.run(
         ["bash", "scripts/update_geodb.sh"],
@@ -47,12 +48,12 @@ def city_of(geo_dir, ip: str = "81.2.69.1") -> str:
         return reader.city(ip).city.name
 
 
-def serve(server: HTTPServer, archive: bytes, checksum: str) -> None:
-    server.expect_request(PATH, query_string="suffix=tar.gz", headers=AUTH).respond_with_data(
+def serve(server: HTTPServer, archive: bytes, checksum: str, path: str = PATH) -> None:
+    server.expect_request(path, query_string="suffix=tar.gz", headers=AUTH).respond_with_data(
         archive
     )
     server.expect_request(
-        PATH, query_string="suffix=tar.gz.sha256", headers=AUTH
+        path, query_string="suffix=tar.gz.sha256", headers=AUTH
     ).respond_with_data(checksum)
 
 
@@ -117,3 +118,29 @@ def test_truncated_archive_is_refused(httpserver, geo_dir, tmp_path):
     assert result.returncode == 1
     assert "corrupt" in result.stderr
     assert city_of(geo_dir) == "Old City"
+
+
+def test_both_editions_by_default_city_and_asn(httpserver, geo_dir, tmp_path):
+    city = new_archive(tmp_path)
+    serve(httpserver, city, sha256_line(city))
+    asn_db = write_asn_db(tmp_path / "asn.mmdb", {"81.2.69.0/24": (64500, "Example Net")})
+    asn = city_archive(asn_db.read_bytes(), "GeoLite2-ASN_20261124", "GeoLite2-ASN.mmdb")
+    serve(httpserver, asn, sha256_line(asn), PATH.replace("City", "ASN"))
+    result = run_update(httpserver, geo_dir, editions="")  # the default: both
+    assert result.returncode == 0, result.stderr
+    with geoip2.database.Reader(str(geo_dir / "GeoLite2-ASN.mmdb")) as reader:
+        assert reader.asn("81.2.69.1").autonomous_system_number == 64500
+    assert city_of(geo_dir) == "New City"
+
+
+def test_a_city_archive_served_as_asn_is_refused(httpserver, geo_dir, tmp_path):
+    city = new_archive(tmp_path)
+    wrong = city_archive(
+        (tmp_path / "new.mmdb").read_bytes(), "GeoLite2-ASN_20261124", "GeoLite2-ASN.mmdb"
+    )
+    serve(httpserver, wrong, sha256_line(wrong), PATH.replace("City", "ASN"))
+    result = run_update(httpserver, geo_dir, editions="GeoLite2-ASN")
+    assert result.returncode == 1
+    assert "(expected ASN)" in result.stderr
+    assert not (geo_dir / "GeoLite2-ASN.mmdb").exists()
+    assert city  # the City database was not asked for

@@ -10,35 +10,66 @@ dropped when a database file is replaced.
 The allowlist wins over all of it (security.middleware checks it first).
 """
 
+import time
 from functools import lru_cache
+
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 from . import geo
 from .conf import conf
 
 CACHE_SIZE = 65536
+RULE_SETTINGS = {"SECURITY_BLOCK_COUNTRIES", "SECURITY_ALLOW_COUNTRIES", "SECURITY_BLOCK_ASNS"}
+
+
+@lru_cache(maxsize=1)
+def rules() -> tuple[frozenset[str], frozenset[str], frozenset[int]]:
+    # Asked on every request: read the settings once, again only when they change (tests).
+    return conf.BLOCK_COUNTRIES, conf.ALLOW_COUNTRIES, conf.BLOCK_ASNS
 
 
 def configured() -> bool:
-    return bool(conf.BLOCK_COUNTRIES or conf.ALLOW_COUNTRIES or conf.BLOCK_ASNS)
+    return any(rules())
+
+
+@receiver(setting_changed)
+def _settings_changed(setting: str, **kwargs) -> None:
+    if setting in RULE_SETTINGS or setting == "GEOIP_PATH":
+        rules.cache_clear()
+        _placed.cache_clear()
+        Readers.next_check = 0.0
 
 
 @lru_cache(maxsize=CACHE_SIZE)
-def _placed(ip: str, readers: tuple) -> tuple[str, int | None]:
-    local = geo.local_database.lookup(ip)
-    country = local.country_code if local is not None else ""
-    asn = geo.asn_of(ip) if conf.BLOCK_ASNS else None
-    return country, asn
+def _placed(ip: str, readers: tuple, with_asn: bool) -> tuple[str, int | None]:
+    return geo.country_code_of(ip), geo.asn_of(ip) if with_asn else None
+
+
+class Readers:
+    """The databases' identities, part of every cache key (a replaced file is a fresh cache),
+    looked at no more often than the readers themselves look at their files."""
+
+    key: tuple = ()
+    next_check = 0.0
+
+    @classmethod
+    def current(cls) -> tuple:
+        now = time.monotonic()
+        if now >= cls.next_check:
+            cls.key = (id(geo.raw_city_database.reader()), id(geo.raw_asn_database.reader()))
+            cls.next_check = now + geo.LocalDatabase.STAT_INTERVAL
+        return cls.key
 
 
 def denial(ip: str) -> str | None:
     """Why this address is refused by a country or network rule, or None."""
-    # The readers' identities are part of the key: a replaced database is a fresh cache.
-    readers = (id(geo.local_database.reader()), id(geo.asn_database.reader()))
-    country, asn = _placed(ip, readers)
-    if country and country in conf.BLOCK_COUNTRIES:
+    blocked_countries, allowed_countries, blocked_asns = rules()
+    country, asn = _placed(ip, Readers.current(), bool(blocked_asns))
+    if country and country in blocked_countries:
         return f"country {country}"
-    if conf.ALLOW_COUNTRIES and country and country not in conf.ALLOW_COUNTRIES:
+    if allowed_countries and country and country not in allowed_countries:
         return f"country {country} not allowed"
-    if asn is not None and asn in conf.BLOCK_ASNS:
+    if asn is not None and asn in blocked_asns:
         return f"AS{asn}"
     return None

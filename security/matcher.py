@@ -3,6 +3,7 @@
 Membership costs one address parse and one binary search, whatever the number of networks.
 """
 
+from array import array
 from bisect import bisect_right
 from collections.abc import Iterable
 
@@ -33,8 +34,10 @@ class NetworkSet:
                         (int(part.network_address), int(part.broadcast_address))
                     )
             count += 1
-        self._v4 = _merged(by_family[4])
-        self._v6 = _merged(by_family[6])
+        # IPv4 ranges fit in unsigned 64-bit arrays: a million networks cost 16 MB, not 70.
+        v4_starts, v4_ends = _merged(by_family.pop(4))
+        self._v4 = (array("Q", v4_starts), array("Q", v4_ends))
+        self._v6 = _merged(by_family.pop(6))
         self.size = count
 
     def __len__(self) -> int:

@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 from redis.exceptions import RedisError
 
+from . import blocklist
 from .addresses import parse_network
 from .models import AllowedIP, BlockedIP, RequestLog, RequestRollup, RollupKind, SuspiciousIP
 from .redis_client import get_redis
@@ -137,8 +138,6 @@ def forget(target: str) -> Forgotten:
         allowed = matching(AllowedIP.objects.values_list("ip_address", flat=True), target)
         result.allowlist = AllowedIP.objects.filter(ip_address__in=allowed + [target]).delete()[0]
         if result.blocks or result.allowlist:
-            from . import blocklist
-
             blocklist.announce_change()
     result.redis_keys = _forget_in_redis(addresses)
     return result

@@ -6,7 +6,7 @@ import pytest
 import redis
 from django.conf import settings
 
-from security import geo
+from security import geo, georules
 from security.blocklist import blocklist
 from security.requestlog import stream
 from security.requestlog.buffer import log_buffer
@@ -25,7 +25,11 @@ def clean_state(redis_client: redis.Redis) -> Iterator[None]:
     blocklist.reset()
     log_buffer.clear()
     geo.geo_api.__init__()
-    geo.local_database.__init__()
+    for database in (geo.local_database, geo.raw_city_database, geo.raw_asn_database):
+        database.reset()
+    georules.rules.cache_clear()
+    georules._placed.cache_clear()
+    georules.Readers.next_check = 0.0
     dramatiq.get_broker().flush_all()
     yield
     log_buffer.clear()

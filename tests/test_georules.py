@@ -56,7 +56,7 @@ def test_no_rule_no_lookup(databases, client: Client, monkeypatch):
     def must_not_run(ip):
         raise AssertionError("a country lookup without any rule")
 
-    monkeypatch.setattr(geo.local_database, "lookup", must_not_run)
+    monkeypatch.setattr(geo, "country_code_of", must_not_run)
     assert status(client, GERMAN) == 200
 
 

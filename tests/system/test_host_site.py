@@ -175,3 +175,54 @@ def test_a_site_that_follows_the_readme_logs_blocks_limits_and_shows_the_dashboa
     finally:
         web.stop()
         worker.stop()
+
+
+def test_pip_install_into_a_fresh_virtualenv_gives_a_working_app(tmp_path):
+    """What a newcomer types: a new virtualenv, `pip install` of the repository, the host
+    site's checks pass and the worker's tasks import. Packages come from the package index."""
+    venv = tmp_path / "venv"
+    subprocess.run([PYTHON, "-m", "venv", str(venv)], check=True, timeout=120)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "--disable-pip-version-check", "-q"]
+    source = tmp_path / "source"
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(".git", ".venv", ".run", "*.sqlite3*", "build"),
+    )
+    installed = subprocess.run(
+        [*pip, "install", str(source), "dj-database-url", "psycopg[binary]"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert installed.returncode == 0, installed.stderr[-2000:]
+    site = tmp_path / "site"
+    shutil.copytree(ROOT / "tests" / "hostsite", site / "hostsite")
+    env = process_env(DJANGO_SETTINGS_MODULE="hostsite.settings", GEOIP_PATH=str(tmp_path))
+    env.pop("PYTHONPATH", None)
+    python = str(venv / "bin" / "python")
+    checked = subprocess.run(
+        [python, "-m", "django", "check"],
+        cwd=site,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert checked.returncode == 0, checked.stderr
+    assert re.findall(r"\((ip_tracking\.\w+)\)", checked.stderr) == ["ip_tracking.W001"]
+    imported = subprocess.run(
+        [
+            python,
+            "-c",
+            "import django; django.setup(); import security.tasks, security; "
+            "print(security.__file__)",
+        ],
+        cwd=site,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert imported.returncode == 0, imported.stderr
+    assert imported.stdout.startswith(str(venv))

@@ -37,7 +37,9 @@ def main(areas: list[str]) -> int:
     for area in areas or AREAS:
         module = __import__(f"bench_{area}")
         print(f"== {area}", flush=True)
-        results += module.run()
+        found = module.run()
+        benchlib.print_results(found)  # as each area ends: a later failure loses nothing
+        results += found
     print()
     benchlib.print_results(results)
     return 0 if all(r.ok for r in results) else 1

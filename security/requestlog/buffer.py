@@ -72,7 +72,7 @@ class LogBuffer:
         return len(self._records) + self._held_count
 
     def clear(self) -> None:
-        with self._lock, self._flush_lock:
+        with self._flush_lock, self._lock:  # the order flush() takes them in
             self._records.clear()
             self._held.clear()
             self._held_count = 0

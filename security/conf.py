@@ -179,53 +179,8 @@ class SecuritySettings:
         return tuple(getattr(settings, "SECURITY_RATELIMIT_METHODS", ("POST",)))
 
     @property
-    def DETECT_VOLUME_THRESHOLD(self) -> int:
-        return int(getattr(settings, "SECURITY_DETECT_VOLUME_THRESHOLD", 100))
-
-    @property
     def DETECT_SENSITIVE_PATHS(self) -> tuple[str, ...]:
         return tuple(getattr(settings, "SECURITY_DETECT_SENSITIVE_PATHS", ("/admin", "/login")))
-
-    @property
-    def DETECT_SENSITIVE_THRESHOLD(self) -> int:
-        return int(getattr(settings, "SECURITY_DETECT_SENSITIVE_THRESHOLD", 20))
-
-    @property
-    def DETECT_PROBE_PATHS(self) -> tuple[str, ...]:
-        return tuple(
-            getattr(
-                settings,
-                "SECURITY_DETECT_PROBE_PATHS",
-                (
-                    "/.env",
-                    "/.git",
-                    "/.aws",
-                    "/.ssh",
-                    "/.htaccess",
-                    "/.DS_Store",
-                    "/wp-login.php",
-                    "/wp-admin",
-                    "/xmlrpc.php",
-                    "/phpmyadmin",
-                    "/pma",
-                    "/phpinfo.php",
-                    "/server-status",
-                    "/cgi-bin",
-                    "/vendor/phpunit",
-                    "/actuator",
-                    "/config.json",
-                    "/backup.sql",
-                ),
-            )
-        )
-
-    @property
-    def DETECT_NOT_FOUND_THRESHOLD(self) -> int:
-        return int(getattr(settings, "SECURITY_DETECT_NOT_FOUND_THRESHOLD", 20))
-
-    @property
-    def DETECT_RATE_LIMITED_THRESHOLD(self) -> int:
-        return int(getattr(settings, "SECURITY_DETECT_RATE_LIMITED_THRESHOLD", 5))
 
     @property
     def AUTO_BLOCK(self) -> bool:

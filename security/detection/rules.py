@@ -12,8 +12,8 @@ whatever streaming missed (Redis down, worker away). Both write the same Suspici
 | scanner       | scanner_user_agents.txt (user agent)                      | 1 h    | 1         |
 | not_found     | distinct paths answered 404, static assets left out       | 60 s   | 15        |
 |               | (hourly scan: distinct 404 paths in the hour)             | 1 h    | 20        |
-| high_volume   | requests of anonymous clients                             | 1 h    | 1000      |
-| sensitive     | requests to /admin, /login... (hourly: or 3 answered 4xx) | 1 h    | 20        |
+| high_volume   | requests of anonymous clients (hourly scan only)          | 1 h    | 1000      |
+| sensitive     | requests to /admin, /login..., or 3 answered 4xx (scan)   | 1 h    | 20        |
 | rate_limited  | answers 429                                               | 10 min | 5         |
 | cache_busting | distinct query strings on one path, anonymous clients     | 1 h    | 50        |
 | ua_rotation   | distinct user agents of one anonymous client on refused   | 1 h    | 6         |
@@ -62,8 +62,10 @@ DEFAULT_RULES = {
     Reason.INJECTION: Rule(Reason.INJECTION, 3600, 1, streaming=True),
     Reason.SCANNER: Rule(Reason.SCANNER, 3600, 1, streaming=True),
     Reason.NOT_FOUND: Rule(Reason.NOT_FOUND, 60, 15, streaming=True),
-    Reason.HIGH_VOLUME: Rule(Reason.HIGH_VOLUME, 3600, 1000, streaming=True),
-    Reason.SENSITIVE: Rule(Reason.SENSITIVE, 3600, 20, streaming=True),
+    # Volume counts every request of every client: a window per client per batch would cost
+    # the drain more than all other rules together, and an hour's volume is the scan's job.
+    Reason.HIGH_VOLUME: Rule(Reason.HIGH_VOLUME, 3600, 1000, streaming=False),
+    Reason.SENSITIVE: Rule(Reason.SENSITIVE, 3600, 20, streaming=False),
     Reason.RATE_LIMITED: Rule(Reason.RATE_LIMITED, 600, 5, streaming=True),
     Reason.CACHE_BUSTING: Rule(Reason.CACHE_BUSTING, 3600, 50, streaming=True),
     Reason.UA_ROTATION: Rule(Reason.UA_ROTATION, 3600, 6, streaming=True),

@@ -236,13 +236,14 @@ def replace_entries(name: str, entries: list[str]) -> FeedResult:
 
 
 def refresh(feed: Feed, dry_run: bool = False) -> FeedResult:
-    """Fetch, parse and apply one feed. FeedError leaves its previous entries in place."""
-    state, _ = FeedState.objects.get_or_create(name=feed.name)
+    """Fetch, parse and apply one feed. FeedError leaves its previous entries in place; a dry
+    run writes nothing at all."""
     now = timezone.now()
     try:
         entries = parse_feed(fetch_text(feed), feed)
     except FeedError as error:
         if not dry_run:
+            state, _ = FeedState.objects.get_or_create(name=feed.name)
             if state.last_error != str(error)[:500]:
                 logger.error("feed %s: %s; keeping its previous entries", feed.name, error)
             state.last_error = str(error)[:500]
@@ -258,6 +259,7 @@ def refresh(feed: Feed, dry_run: bool = False) -> FeedResult:
             len(entries),
         )
     result = replace_entries(feed.name, entries)
+    state, _ = FeedState.objects.get_or_create(name=feed.name)
     if state.last_error:
         logger.warning("feed %s works again", feed.name)
     state.last_error = ""

@@ -16,7 +16,7 @@ from . import georules
 from .blocklist import BlocklistUnavailable, blocklist, is_allowlisted, is_blocked
 from .client_ip import get_client_ip
 from .conf import conf
-from .ratelimits import check_rate, settings_group, too_many_requests
+from .ratelimits import Limited, check_rate, limited, settings_group, too_many_requests
 from .requestlog.buffer import log_buffer
 from .requestlog.records import build_record
 
@@ -153,23 +153,25 @@ class RateLimitMiddleware(SyncAndAsyncMiddleware):
         return await self.get_response(request)  # type: ignore[misc]
 
     @staticmethod
-    def group_for(request: HttpRequest, view: Callable) -> str | None:
-        if request.method not in conf.RATELIMIT_METHODS:
+    def group_for(request: HttpRequest, view: Callable, named: Limited) -> str | None:
+        if request.method not in named.methods:
             return None
         if getattr(view, "security_rate_limited", False):
             return None
-        return settings_group(request)
+        return settings_group(request, named)
 
     def process_view(self, request: HttpRequest, view, args, kwargs) -> HttpResponse | None:
-        group = self.group_for(request, view)
+        named = limited()
+        group = self.group_for(request, view, named)
         if group is None:
             return None
-        retry_after = check_rate(request, group, conf.RATELIMIT_METHODS)
+        retry_after = check_rate(request, group, named.methods)
         return None if retry_after is None else too_many_requests(request, retry_after)
 
     async def aprocess_view(self, request: HttpRequest, view, args, kwargs) -> HttpResponse | None:
-        group = self.group_for(request, view)
+        named = limited()
+        group = self.group_for(request, view, named)
         if group is None:
             return None
-        retry_after = await sync_to_async(check_rate)(request, group, conf.RATELIMIT_METHODS)
+        retry_after = await sync_to_async(check_rate)(request, group, named.methods)
         return None if retry_after is None else too_many_requests(request, retry_after)

@@ -7,10 +7,11 @@
   rows, IP rollups, blocks, the allowlist and the Redis windows and caches that name it.
 """
 
+import contextlib
 import ipaddress
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
@@ -37,28 +38,50 @@ def is_truncated(ip: str) -> bool:
     return truncated(ip) == ip
 
 
+WATERMARK_KEY = "security:privacy:anonymized-until"
+
+
+def _watermark() -> datetime | None:
+    """Up to when an earlier run got: each hourly run then reads one hour of rows, not the
+    whole retention period. Without Redis, the run starts from the beginning (same result)."""
+    try:
+        value = get_redis().get(WATERMARK_KEY)
+    except RedisError:
+        return None
+    return datetime.fromisoformat(value.decode()) if value else None
+
+
 def anonymize_older_than(days: int) -> int:
     """Cut addresses older than `days` to their network; returns the rows changed."""
     cutoff = timezone.now() - timedelta(days=days)
+    since = _watermark()
     changed = 0
     for model, time_field in ((RequestLog, "timestamp"), (SuspiciousIP, "last_seen")):
+        window = {f"{time_field}__lt": cutoff}
+        if since is not None and since < cutoff:
+            window[f"{time_field}__gte"] = since
         addresses = (
-            model.objects.filter(**{f"{time_field}__lt": cutoff})
+            model.objects.filter(**window)
             .exclude(ip_address__isnull=True)
             .values_list("ip_address", flat=True)
             .distinct()
         )
         for ip in list(addresses):
             if not is_truncated(ip):
-                changed += model.objects.filter(
-                    **{f"{time_field}__lt": cutoff}, ip_address=ip
-                ).update(ip_address=truncated(ip))
-    changed += _anonymize_rollups(cutoff)
+                changed += model.objects.filter(**window, ip_address=ip).update(
+                    ip_address=truncated(ip)
+                )
+    changed += _anonymize_rollups(cutoff, since)
+    with contextlib.suppress(RedisError):
+        get_redis().set(WATERMARK_KEY, cutoff.isoformat())
     return changed
 
 
-def _anonymize_rollups(cutoff) -> int:
+def _anonymize_rollups(cutoff: datetime, since: datetime | None) -> int:
     old = RequestRollup.objects.filter(kind=RollupKind.IP, hour__lt=cutoff)
+    if since is not None and since < cutoff:
+        # The hour the last run's cutoff fell in may have gained rows since: start there.
+        old = old.filter(hour__gte=since.replace(minute=0, second=0, microsecond=0))
     merged: Counter = Counter()
     rows = list(old.values_list("id", "hour", "key", "count"))
     stale = [

@@ -21,9 +21,12 @@ import ipaddress
 import logging
 import time
 from collections.abc import Callable, Sequence
-from functools import wraps
+from functools import lru_cache, wraps
+from typing import NamedTuple
 
 from asgiref.sync import iscoroutinefunction, sync_to_async
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django_ratelimit.core import get_usage
 from redis.exceptions import RedisError
@@ -133,12 +136,38 @@ def rate_limit(methods: Sequence[str] = ("POST",)) -> Callable:
     return decorator
 
 
-def settings_group(request: HttpRequest) -> str | None:
+class Limited(NamedTuple):
+    methods: tuple[str, ...]
+    views: frozenset[str]
+    paths: tuple[str, ...]
+
+
+LIMIT_SETTINGS = {
+    "SECURITY_RATELIMIT_METHODS",
+    "SECURITY_RATELIMIT_VIEWS",
+    "SECURITY_RATELIMIT_PATHS",
+}
+
+
+@lru_cache(maxsize=1)
+def limited() -> Limited:
+    # RateLimitMiddleware asks on every request: read the settings once, again only when
+    # they change (override_settings in tests).
+    return Limited(conf.RATELIMIT_METHODS, frozenset(conf.RATELIMIT_VIEWS), conf.RATELIMIT_PATHS)
+
+
+@receiver(setting_changed)
+def _settings_changed(setting: str, **kwargs) -> None:
+    if setting in LIMIT_SETTINGS:
+        limited.cache_clear()
+
+
+def settings_group(request: HttpRequest, named: Limited) -> str | None:
     """The counter a request falls under by SECURITY_RATELIMIT_VIEWS/_PATHS, if any."""
     match = request.resolver_match
-    if match is not None and match.view_name in conf.RATELIMIT_VIEWS:
+    if match is not None and match.view_name in named.views:
         return f"view:{match.view_name}"
-    for prefix in conf.RATELIMIT_PATHS:
+    for prefix in named.paths:
         if request.path.startswith(prefix):
             return f"path:{prefix}"
     return None

@@ -175,6 +175,8 @@ def test_dry_run_prints_what_would_change_and_changes_nothing(tmp_path, capsys):
     assert "- 203.0.113.1" in out
     assert "would add 1, would remove 1" in out
     assert feed_entries("list") == {"203.0.113.1", "203.0.113.2"}
+    call_command("import_blocklist", "other", file=str(path), dry_run=True)
+    assert not FeedState.objects.filter(name="other").exists()  # a dry run writes nothing
 
 
 def test_a_configured_feed_is_live_within_one_refresh(httpserver, settings, client: Client):

@@ -136,3 +136,31 @@ def test_two_server_processes_share_the_count():
     finally:
         for server, _url in servers:
             server.stop()
+
+
+@pytest.mark.urls("tests.urls")
+def test_password_reset_is_limited_by_name_in_settings(client: Client):
+    from security.conf import conf
+
+    assert "admin:login" in conf.RATELIMIT_VIEWS
+    assert "password_reset" in conf.RATELIMIT_VIEWS
+    answers = [
+        client.post("/password-reset/", {"email": "x@example.org"}, REMOTE_ADDR="203.0.113.60")
+        for _ in range(6)
+    ]
+    assert [a.status_code for a in answers] == [302] * 5 + [429]
+    assert answers[-1]["Retry-After"]
+
+
+@pytest.mark.urls("tests.urls")
+@override_settings(SECURITY_RATELIMIT_PATHS=["/api/token/"])
+def test_a_path_named_in_settings_is_limited(client: Client):
+    codes = [client.post("/api/token/", REMOTE_ADDR="203.0.113.61").status_code for _ in range(6)]
+    assert codes == [200] * 5 + [429]
+    assert client.get("/api/token/", REMOTE_ADDR="203.0.113.61").status_code == 200  # POSTs only
+
+
+@pytest.mark.urls("tests.urls")
+def test_a_path_not_named_is_not_limited(client: Client):
+    codes = [client.post("/api/token/", REMOTE_ADDR="203.0.113.62").status_code for _ in range(8)]
+    assert codes == [200] * 8

@@ -1,3 +1,4 @@
+from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse
 from django.urls import path
 from django.views import View
@@ -19,6 +20,10 @@ async def async_contact(request: HttpRequest) -> HttpResponse:
     return HttpResponse("sent asynchronously")
 
 
+def token(request: HttpRequest) -> HttpResponse:
+    return HttpResponse("a token")
+
+
 class Contact(View):
     def post(self, request: HttpRequest) -> HttpResponse:
         return HttpResponse("sent")
@@ -29,5 +34,13 @@ urlpatterns = [
     path("who/", who),
     path("contact/", rate_limit()(Contact.as_view())),
     path("async-contact/", async_contact),
+    # Limited without a decorator: by URL name (Django's own view) and by path prefix.
+    path("password-reset/", auth_views.PasswordResetView.as_view(), name="password_reset"),
+    path(
+        "password-reset/done/",
+        auth_views.PasswordResetDoneView.as_view(),
+        name="password_reset_done",
+    ),
+    path("api/token/", token),
     *project_urls,
 ]

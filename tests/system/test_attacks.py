@@ -122,17 +122,6 @@ def test_admin_login_is_limited_and_the_right_password_does_not_get_through(site
     assert form_post(session, site, "/admin/login/", "203.0.113.71", {}).status_code == 200
 
 
-def test_password_reset_is_limited_by_name_in_settings():
-    from django.urls import NoReverseMatch, reverse
-
-    from security.conf import conf
-
-    assert "admin:login" in conf.RATELIMIT_VIEWS
-    assert "password_reset" in conf.RATELIMIT_VIEWS
-    with pytest.raises(NoReverseMatch):
-        reverse("password_reset")  # the demo has none; a site that adds one is covered
-
-
 # 3. Behind a unix socket the client is read from the header only when 'unix' is trusted.
 class UnixHTTPConnection(http.client.HTTPConnection):
     def __init__(self, path: str) -> None:

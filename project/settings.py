@@ -102,6 +102,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # libpq: give up connecting after 5 s, and notice a silent server (a cut network, a lost
+    # host) within about 20 s instead of the kernel's two hours; docs/deployment.md says why.
+    DATABASES["default"]["OPTIONS"] = {
+        "connect_timeout": 5,
+        "keepalives": 1,
+        "keepalives_idle": 10,
+        "keepalives_interval": 3,
+        "keepalives_count": 3,
+        "tcp_user_timeout": 20000,
+    }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

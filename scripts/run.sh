@@ -14,5 +14,8 @@ cd "$ROOT"
 say "applying migrations"
 "$VENV/bin/python" manage.py migrate --noinput
 "$VENV/bin/python" manage.py collectstatic --noinput >/dev/null
+# prometheus_client's multiprocess mode: an empty directory per run (project/gunicorn.conf.py).
+export PROMETHEUS_MULTIPROC_DIR="$RUN_DIR/prometheus"
+rm -rf "$PROMETHEUS_MULTIPROC_DIR" && mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
 say "serving http://127.0.0.1:$PORT/ (web, worker, scheduler; Ctrl-C stops all)"
 exec "$VENV/bin/honcho" start -f "$ROOT/Procfile" -d "$ROOT" -p "$PORT"

@@ -7,4 +7,6 @@ class SecurityConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks  # noqa: F401  (registers the system checks)
+        from . import alerts, checks  # noqa: F401  (checks registers the system checks)
+
+        alerts.connect()

@@ -24,6 +24,7 @@ from django.utils import timezone
 from dramatiq import Message
 from redis.exceptions import RedisError
 
+from . import metrics, signals
 from .conf import conf
 from .matcher import NetworkSet, address_key
 from .models import AllowedIP, BlockedIP, BlockSource
@@ -161,6 +162,8 @@ class Blocklist:
         else:
             stale = version != self._version
         if not stale:
+            if version is not _UNKNOWN:
+                metrics.BLOCKLIST_CHECKED.set(time.time())
             return
         try:
             self._compiled = compile_from_database()
@@ -169,6 +172,8 @@ class Blocklist:
             return
         self._version = version
         self._loaded_at = now
+        metrics.BLOCKLIST_NETWORKS.set(len(self._compiled.blocked))
+        metrics.BLOCKLIST_CHECKED.set(time.time())
 
 
 blocklist = Blocklist()
@@ -276,6 +281,15 @@ def block(
                 update_fields=["reason", "source", "expires_at"],
             )
         announce_change()
+        if targets:
+            signals.send_on_commit(
+                signals.ip_blocked,
+                BlockedIP,
+                targets=list(targets),
+                reason=reason[:255],
+                expires_at=expires_at,
+                source=source,
+            )
     return len(targets)
 
 
@@ -291,7 +305,13 @@ def _delete(model: type[BlockedIP] | type[AllowedIP], targets: list[str]) -> int
 
 
 def unblock(targets: list[str]) -> int:
-    return _delete(BlockedIP, targets)
+    with transaction.atomic():
+        removed = _delete(BlockedIP, targets)
+        if removed:
+            signals.send_on_commit(
+                signals.ip_unblocked, BlockedIP, targets=list(targets), removed=removed
+            )
+    return removed
 
 
 def allow(targets: list[str], reason: str = "") -> int:

@@ -54,6 +54,16 @@ class SecuritySettings:
         return float(getattr(settings, "SECURITY_LOG_CLAIM_IDLE_SECONDS", 60))
 
     @property
+    def DRAIN_TRANSACTION_TIMEOUT(self) -> float:
+        # PostgreSQL ends a drain's statement, or its session when it goes silent mid-
+        # transaction (a cut or dead worker host), after this long: its locks go with it.
+        return float(getattr(settings, "SECURITY_DRAIN_TRANSACTION_TIMEOUT", 10.0))
+
+    @property
+    def DRAIN_LOCK_TIMEOUT(self) -> float:
+        return float(getattr(settings, "SECURITY_DRAIN_LOCK_TIMEOUT", 5.0))
+
+    @property
     def LOG_RETENTION_DAYS(self) -> int:
         return int(getattr(settings, "SECURITY_LOG_RETENTION_DAYS", 30))
 
@@ -100,6 +110,29 @@ class SecuritySettings:
     @property
     def BLOCK_ASNS(self) -> frozenset[int]:
         return frozenset(int(n) for n in getattr(settings, "SECURITY_BLOCK_ASNS", ()))
+
+    @property
+    def ALERT_WEBHOOK_URL(self) -> str:
+        # Slack-compatible incoming webhook; "" sends no alerts.
+        return getattr(settings, "SECURITY_ALERT_WEBHOOK_URL", "")
+
+    @property
+    def ALERT_WEBHOOK_PER_MINUTE(self) -> int:
+        return int(getattr(settings, "SECURITY_ALERT_WEBHOOK_PER_MINUTE", 20))
+
+    @property
+    def ALERT_WEBHOOK_TIMEOUT(self) -> float:
+        return float(getattr(settings, "SECURITY_ALERT_WEBHOOK_TIMEOUT", 5.0))
+
+    @property
+    def METRICS_TOKEN(self) -> str:
+        # A bearer token for scrapers; "" accepts none.
+        return getattr(settings, "SECURITY_METRICS_TOKEN", "")
+
+    @property
+    def METRICS_NETWORKS(self) -> tuple[str, ...]:
+        # Client networks (as the app resolves the client IP) allowed to scrape without a token.
+        return tuple(getattr(settings, "SECURITY_METRICS_NETWORKS", ()))
 
     @property
     def GEO_API_URL(self) -> str:

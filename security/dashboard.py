@@ -33,9 +33,10 @@ def totals_by_key(kind: str, start: datetime, limit: int | None = TOP) -> list[d
 
 def requests_over_time(start: datetime, now: datetime) -> list[dict]:
     counts = dict(
-        RequestRollup.objects.filter(kind=RollupKind.TOTAL, hour__gte=start).values_list(
-            "hour", "count"
-        )
+        RequestRollup.objects.filter(kind=RollupKind.TOTAL, hour__gte=start)
+        .values("hour")
+        .annotate(total=Sum("count"))
+        .values_list("hour", "total")
     )
     hours = []
     hour = start

@@ -21,6 +21,7 @@ import requests
 from django.core.cache import cache
 from redis.exceptions import RedisError
 
+from . import metrics
 from .addresses import is_public, parse_address
 from .conf import conf
 
@@ -210,6 +211,7 @@ class GeoApi:
     def _pause(self, seconds: float, why: str) -> None:
         with self._lock:
             self._closed_until = max(self._closed_until, time.monotonic() + seconds)
+        metrics.note_geo_breaker(time.time() + seconds)
         logger.warning("geolocation API paused for %.0fs: %s", seconds, why)
 
     def _failed(self, why: str) -> None:

@@ -174,16 +174,20 @@ class RollupKind(models.TextChoices):
 
 class RequestRollup(models.Model):
     """Hourly request counts by one dimension, kept by the drain so the dashboard reads a few
-    hundred rows instead of aggregating millions of RequestLog rows per page view."""
+    hundred rows instead of aggregating millions of RequestLog rows per page view. A count may
+    be split over a few shards (see requestlog/rollups.py): read it with Sum("count")."""
 
     hour = models.DateTimeField()
     kind = models.CharField(max_length=8, choices=RollupKind.choices)
     key = models.CharField(max_length=200, blank=True)
+    shard = models.PositiveSmallIntegerField(default=0)
     count = models.PositiveBigIntegerField(default=0)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["hour", "kind", "key"], name="rollup_once_per_key")
+            models.UniqueConstraint(
+                fields=["hour", "kind", "key", "shard"], name="rollup_once_per_shard"
+            )
         ]
         indexes = [models.Index(fields=["kind", "hour"], name="rollup_kind_hour")]
 
@@ -205,3 +209,21 @@ class FeedState(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ScheduledRun(models.Model):
+    """One slot of a periodic job: recorded and sent by the active scheduler, marked finished
+    by the worker that ran it (see security/scheduling.py)."""
+
+    job = models.CharField(max_length=100)
+    slot = models.DateTimeField(help_text="The time the cron schedule named (UTC).")
+    sent_at = models.DateTimeField()
+    sends = models.PositiveSmallIntegerField(default=1)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["job", "slot"], name="run_once_per_slot")]
+        indexes = [models.Index(fields=["finished_at", "slot"], name="run_unfinished")]
+
+    def __str__(self) -> str:
+        return f"{self.job} @ {self.slot:%Y-%m-%d %H:%M}"

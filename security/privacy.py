@@ -97,7 +97,7 @@ def _anonymize_rollups(cutoff: datetime, since: datetime | None) -> int:
             RequestRollup.objects.filter(id__in=ids[start : start + CHUNK]).delete()
         for (hour, key), count in merged.items():
             row, created = RequestRollup.objects.get_or_create(
-                hour=hour, kind=RollupKind.IP, key=key, defaults={"count": count}
+                hour=hour, kind=RollupKind.IP, key=key, shard=0, defaults={"count": count}
             )
             if not created:
                 RequestRollup.objects.filter(pk=row.pk).update(count=row.count + count)

@@ -8,4 +8,6 @@ urlpatterns = [
     path("dashboard/", views.dashboard_page, name="dashboard"),
     path("dashboard/data.json", views.dashboard_data, name="dashboard-data"),
     path("dashboard/block/", views.block_suspicious, name="dashboard-block"),
+    path("metrics", views.metrics_view, name="metrics"),
+    path("health", views.health_view, name="health"),
 ]

@@ -1,11 +1,17 @@
+import hmac
+
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
 
-from . import dashboard, permissions
+from . import dashboard, health, metrics, permissions
 from .addresses import parse_address
+from .client_ip import get_client_ip
+from .conf import conf
 from .detection import triage
+from .matcher import NetworkSet
 
 
 def ratelimited_response(request: HttpRequest, retry_after: int) -> HttpResponse:
@@ -55,3 +61,30 @@ def block_suspicious(request: HttpRequest) -> HttpResponse:
     )
     messages.success(request, f"{target} is blocked for at least 24 hours.")
     return redirect("security:dashboard")
+
+
+def may_scrape(request: HttpRequest) -> bool:
+    """A bearer token, an allowed client network, or a user allowed to see the dashboard."""
+    token = conf.METRICS_TOKEN
+    given = request.headers.get("Authorization", "")
+    if token and hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+        return True
+    ip = get_client_ip(request)
+    if ip and conf.METRICS_NETWORKS and ip in NetworkSet(conf.METRICS_NETWORKS):
+        return True
+    return permissions.may(request, permissions.VIEW_DASHBOARD)
+
+
+@never_cache
+@require_GET
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    if not may_scrape(request):
+        return HttpResponse(b"Forbidden\n", status=403, content_type="text/plain")
+    return HttpResponse(metrics.render(), content_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+@never_cache
+@require_GET
+def health_view(request: HttpRequest) -> JsonResponse:
+    status, report = health.state()
+    return JsonResponse(report, status=status)

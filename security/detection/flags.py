@@ -3,11 +3,13 @@ act on, and, with SECURITY_AUTO_BLOCK, escalating automatic blocks (or, in dry-r
 note of the block that would have been made)."""
 
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import transaction
 
+from .. import metrics, signals
 from ..models import RequestLog, SuspiciousIP
 from . import triage
 
@@ -66,6 +68,23 @@ class Flag:
         )
 
 
+def announce(new_rows: list[SuspiciousIP]) -> None:
+    """Count new findings by rule and send ip_flagged for each once committed."""
+    if not new_rows:
+        return
+    metrics.add_to_site_counters(Counter(f"flag:{row.reason}" for row in new_rows))
+    for row in new_rows:
+        signals.send_on_commit(
+            signals.ip_flagged,
+            SuspiciousIP,
+            suspicious=row,
+            ip_address=row.ip_address,
+            reason=row.reason,
+            signature=row.signature,
+            detected_by=row.detected_by,
+        )
+
+
 def record(found: list[Flag], detected_by: str) -> list[SuspiciousIP]:
     """Insert the flags not recorded yet for their hour; act on the new ones."""
     rows = [flag.as_row(detected_by) for flag in found if flag.first_seen is not None]
@@ -79,6 +98,7 @@ def record(found: list[Flag], detected_by: str) -> list[SuspiciousIP]:
         new = [r for r in rows if (r.ip_address, r.reason, r.window_start) not in existing]
         SuspiciousIP.objects.bulk_create(new, ignore_conflicts=True)
         triage.act_on(new)
+        announce(new)
     if new:
         logger.warning(
             "flagged %s",

@@ -24,7 +24,7 @@ from ..conf import conf
 from ..matcher import NetworkSet
 from ..models import AllowedIP, RequestLog, SuspicionReason, SuspicionStatus, SuspiciousIP
 from ..redis_client import get_redis
-from . import rules, signatures, triage
+from . import flags, rules, signatures, triage
 from .flags import hour_of
 from .lookups import IStartsWithAny
 
@@ -274,6 +274,12 @@ def record(findings: list[Finding]) -> list[SuspiciousIP]:
         )
         for f in findings
     ]
+    existing = set(
+        SuspiciousIP.objects.filter(
+            ip_address__in={row.ip_address for row in rows},
+            window_start__in={row.window_start for row in rows},
+        ).values_list("ip_address", "reason", "window_start")
+    )
     SuspiciousIP.objects.bulk_create(
         rows,
         batch_size=500,
@@ -281,6 +287,7 @@ def record(findings: list[Finding]) -> list[SuspiciousIP]:
         unique_fields=["ip_address", "reason", "window_start"],
         update_fields=list(SuspiciousIP.DETECTED_FIELDS),
     )
+    flags.announce([r for r in rows if (r.ip_address, r.reason, r.window_start) not in existing])
     keys = {(r.ip_address, r.reason, r.window_start) for r in rows}
     undecided = SuspiciousIP.objects.filter(
         window_start__in={row.window_start for row in rows},
@@ -300,7 +307,7 @@ def scan(hours: int = 1, now: datetime | None = None) -> list[Finding]:
     return findings
 
 
-def scan_exclusively(hours: int = 1) -> list[Finding] | None:
+def scan_exclusively(hours: int = 1, now: datetime | None = None) -> list[Finding] | None:
     """scan() under a Redis lock, so overlapping runs queue no duplicate work. None: skipped."""
     try:
         lock = get_redis().lock(LOCK_KEY, timeout=1800, blocking_timeout=0)
@@ -308,12 +315,12 @@ def scan_exclusively(hours: int = 1) -> list[Finding] | None:
     except RedisError as error:
         # The scan is idempotent; without Redis the lock is only lost efficiency.
         logger.warning("no lock for the anomaly scan (%s); scanning anyway", error)
-        return scan(hours)
+        return scan(hours, now)
     if not acquired:
         logger.info("another anomaly scan is running; skipped")
         return None
     try:
-        return scan(hours)
+        return scan(hours, now)
     finally:
         try:
             lock.release()

@@ -1,12 +1,13 @@
 """What happens to a flagged IP: an operator's decision, or an automatic block."""
 
 import logging
+from collections import Counter
 from datetime import timedelta
 
 from django.db.models import F
 from django.utils import timezone
 
-from .. import blocklist
+from .. import blocklist, metrics
 from ..conf import conf
 from ..matcher import NetworkSet
 from ..models import BlockedIP, BlockSource, SuspicionStatus, SuspiciousIP
@@ -57,6 +58,9 @@ def auto_block(reasons: dict[str, list[str]]) -> list[str]:
         BlockedIP.objects.filter(ip_address=ip).update(strikes=F("strikes") + 1)
     if new:
         logger.warning("automatically blocked %d IPs: %s", len(new), ", ".join(new[:20]))
+        metrics.add_to_site_counters(
+            Counter(f"autoblock:{reason}" for ip in new for reason in set(reasons[ip]))
+        )
     SuspiciousIP.objects.filter(ip_address__in=ips, status=SuspicionStatus.NEW).update(
         status=SuspicionStatus.BLOCKED
     )

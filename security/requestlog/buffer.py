@@ -23,6 +23,7 @@ from django import db
 from django.db import DatabaseError
 from redis.exceptions import RedisError
 
+from .. import metrics
 from ..conf import conf
 from . import records, stream
 from .store import store_records
@@ -87,6 +88,7 @@ class LogBuffer:
                 self.flush(force=False)
             except Exception:  # the flush thread must survive anything to keep logging
                 logger.exception("request log flush failed; records kept for the next attempt")
+            metrics.LOG_BUFFER.set(self.pending())
 
     def flush(self, force: bool = True) -> None:
         """Send what waits. force=False (the flush thread) respects the retry backoff."""
@@ -109,6 +111,7 @@ class LogBuffer:
                 self._retry_delay = FIRST_RETRY_SECONDS
                 self._retry_at = 0.0
             else:
+                metrics.FLUSH_FAILURES.inc()
                 self._retry_at = time.monotonic() + self._retry_delay
                 self._retry_delay = min(self._retry_delay * 2, MAX_RETRY_SECONDS)
                 self._trim()

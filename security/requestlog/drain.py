@@ -14,11 +14,13 @@ import os
 import socket
 import threading
 import time
+from collections import Counter
 
 from django.db import DatabaseError
 from redis import Redis
 from redis.exceptions import RedisError, ResponseError
 
+from .. import metrics
 from ..conf import conf
 from ..redis_client import get_redis
 from . import keys, records
@@ -81,17 +83,29 @@ def detect(rows: list) -> None:
         logger.error("streaming detection skipped a batch (%s); the hourly scan catches up", error)
 
 
+def site_counts(new_rows: list) -> Counter[str]:
+    counts: Counter[str] = Counter(f"geo:{row.geo_source or 'none'}" for row in new_rows)
+    counts["drained"] = len(new_rows)
+    return counts
+
+
 def _process(client: Redis, entries: list) -> int:
     ids, batch, bad = _parse(entries)
     if bad:
         _dead_letter(client, entries, bad)
-    new_rows = store_new_rows(batch) if batch else []
+    try:
+        new_rows = store_new_rows(batch) if batch else []
+    except Exception:
+        metrics.add_to_site_counters({"drain_errors": 1})
+        raise
     detect(new_rows)
     done = ids + bad
     if done:
         pipe = client.pipeline(transaction=False)
         pipe.xack(keys.stream(), keys.DRAIN_GROUP, *done)
         pipe.xdel(keys.stream(), *done)
+        for field, amount in site_counts(new_rows).items():
+            pipe.hincrby(metrics.COUNTERS_KEY, field, amount)
         pipe.execute()
     return len(batch)
 

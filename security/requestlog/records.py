@@ -135,23 +135,54 @@ def decode_batch(raw: bytes) -> list[Record]:
 
 
 def to_model(record: Record, geo: dict[str, str] | None = None) -> RequestLog:
+    return RequestLog(**to_row(record, geo)._asdict())
+
+
+class StoredRow(NamedTuple):
+    """A RequestLog row as the drain writes it: the model's field names (what rollups and
+    streaming detection read), without the cost of a model instance per record."""
+
+    record_id: uuid.UUID
+    timestamp: datetime.datetime
+    ip_address: str | None
+    method: str
+    path: str
+    query: str
+    status_code: int
+    duration_ms: int
+    user_id: Any
+    username: str
+    user_agent: str
+    referer: str
+    blocked: bool
+    country_code: str
+    country: str
+    city: str
+    geo_source: str
+
+
+# Column names in StoredRow order (user_id is the foreign key's column).
+STORED_COLUMNS = StoredRow._fields
+
+
+def to_row(record: Record, geo: dict[str, str] | None = None) -> StoredRow:
     geo = geo or {}
-    return RequestLog(
-        record_id=uuid.UUID(record.id),
-        timestamp=datetime.datetime.fromtimestamp(float(record.ts), tz=datetime.UTC),
-        ip_address=record.ip,
-        method=record.method,
-        path=record.path,
-        query=record.query,
-        status_code=int(record.status),
-        duration_ms=int(record.duration_ms),
-        user_id=record.user_id,
-        username=record.username,
-        user_agent=record.user_agent,
-        referer=record.referer,
-        blocked=bool(record.blocked),
-        country_code=geo.get("country_code", ""),
-        country=geo.get("country", ""),
-        city=geo.get("city", ""),
-        geo_source=geo.get("source", ""),
+    return StoredRow(
+        uuid.UUID(record.id),
+        datetime.datetime.fromtimestamp(float(record.ts), tz=datetime.UTC),
+        record.ip,
+        record.method,
+        record.path,
+        record.query,
+        int(record.status),
+        int(record.duration_ms),
+        record.user_id,
+        record.username,
+        record.user_agent,
+        record.referer,
+        bool(record.blocked),
+        geo.get("country_code", ""),
+        geo.get("country", ""),
+        geo.get("city", ""),
+        geo.get("source", ""),
     )

@@ -1,4 +1,11 @@
-"""Hourly rollups of request counts, kept up to date by the drain for the dashboard."""
+"""Hourly rollups of request counts, kept up to date by the drain for the dashboard.
+
+Each count lives in one of SHARDS rows per (hour, kind, key), and readers sum them. A drain's
+transaction adds to a shard no other open transaction holds (a PostgreSQL advisory lock taken
+without waiting), so drains never queue behind each other's row locks on the busy hourly rows,
+and a worker cut off mid-transaction holds up no one: it only keeps its own shard locked until
+PostgreSQL ends its session. Usually the first one or two shards are all that are used.
+"""
 
 from collections import Counter
 from collections.abc import Iterable
@@ -7,15 +14,18 @@ from datetime import datetime, timedelta
 from django.db import connection
 from django.utils import timezone
 
-from ..models import RequestLog, RequestRollup, RollupKind
+from ..models import RequestRollup, RollupKind
 
 KEY_LIMIT = RequestRollup._meta.get_field("key").max_length
 UPSERT_CHUNK = 400
+SHARDS = 32
+# The advisory lock space of rollup shards (any constant no other code of the site uses).
+SHARD_LOCK_SPACE = 0x5EC0
 
 RollupKey = tuple[datetime, str, str]
 
 
-def count_rows(rows: Iterable[RequestLog]) -> Counter[RollupKey]:
+def count_rows(rows: Iterable) -> Counter[RollupKey]:
     counts: Counter[RollupKey] = Counter()
     for row in rows:
         hour = row.timestamp.replace(minute=0, second=0, microsecond=0)
@@ -29,20 +39,41 @@ def count_rows(rows: Iterable[RequestLog]) -> Counter[RollupKey]:
     return counts
 
 
+def free_shard() -> int:
+    """A shard this transaction now holds alone (0 on SQLite, where one writer runs at a time)."""
+    if connection.vendor != "postgresql":
+        return 0
+    with connection.cursor() as cursor:
+        # The LIMIT stops at the first lock taken: one round trip, at most one lock held.
+        cursor.execute(
+            "SELECT shard FROM generate_series(0, %s) AS shard "
+            "WHERE pg_try_advisory_xact_lock(%s, shard) LIMIT 1",
+            [SHARDS - 1, SHARD_LOCK_SPACE],
+        )
+        row = cursor.fetchone()
+    # Every shard busy (more drains than shards): share one, waiting at most the lock time-out.
+    return row[0] if row else SHARDS - 1
+
+
 def add(counts: Counter[RollupKey]) -> None:
-    """Add counts to the rollups: one INSERT ... ON CONFLICT per chunk, on SQLite and PostgreSQL."""
+    """Add counts to the rollups: one INSERT ... ON CONFLICT per chunk, on SQLite and PostgreSQL.
+    Call inside the transaction that stored the counted rows."""
+    if not counts:
+        return
+    shard = free_shard()
     table = connection.ops.quote_name(RequestRollup._meta.db_table)
-    columns = ", ".join(connection.ops.quote_name(c) for c in ("hour", "kind", "key", "count"))
-    conflict = ", ".join(connection.ops.quote_name(c) for c in ("hour", "kind", "key"))
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(c) for c in ("hour", "kind", "key", "shard", "count"))
+    conflict = ", ".join(quote(c) for c in ("hour", "kind", "key", "shard"))
     quoted_count = connection.ops.quote_name("count")
     items = list(counts.items())
     with connection.cursor() as cursor:
         for start in range(0, len(items), UPSERT_CHUNK):
             chunk = items[start : start + UPSERT_CHUNK]
-            values = ", ".join(["(%s, %s, %s, %s)"] * len(chunk))
+            values = ", ".join(["(%s, %s, %s, %s, %s)"] * len(chunk))
             params: list = []
             for (hour, kind, key), count in chunk:
-                params += [connection.ops.adapt_datetimefield_value(hour), kind, key, count]
+                params += [connection.ops.adapt_datetimefield_value(hour), kind, key, shard, count]
             cursor.execute(
                 f"INSERT INTO {table} ({columns}) VALUES {values} "
                 f"ON CONFLICT ({conflict}) DO UPDATE SET "

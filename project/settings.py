@@ -195,6 +195,9 @@ SECURITY_RATELIMIT_FAIL_OPEN = env_bool("SECURITY_RATELIMIT_FAIL_OPEN", True)
 SECURITY_AUTO_BLOCK = env_bool("SECURITY_AUTO_BLOCK", False)
 SECURITY_LOG_CLAIM_IDLE_SECONDS = float(os.environ.get("SECURITY_LOG_CLAIM_IDLE_SECONDS", "60"))
 SECURITY_LOG_FLUSH_INTERVAL = float(os.environ.get("SECURITY_LOG_FLUSH_INTERVAL", "1.0"))
+SECURITY_METRICS_TOKEN = os.environ.get("SECURITY_METRICS_TOKEN", "")
+SECURITY_METRICS_NETWORKS = env_list("SECURITY_METRICS_NETWORKS")
+SECURITY_ALERT_WEBHOOK_URL = os.environ.get("SECURITY_ALERT_WEBHOOK_URL", "")
 SECURITY_LOGIN_URL = "login"  # the demo's own login page (the app's default: the admin's)
 
 # A site's own django-ratelimit decorators key on the same client IP as everything else.

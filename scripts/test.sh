@@ -64,6 +64,18 @@ else
   say "PostgreSQL is not reachable at $TEST_DATABASE_URL: skipped the PostgreSQL run"
 fi
 
+# Many hosts on one machine: network namespaces (root and iproute2). Once, on its own
+# PostgreSQL and Redis (it starts them inside the namespaces).
+if [ "$(id -u)" = 0 ] && command -v ip >/dev/null; then
+  say "multi-host test (network namespaces)"
+  "$VENV/bin/python" -m pytest -m multihost -s tests/multihost "$@" || status=$?
+elif [ "${CI:-}" = "true" ]; then
+  say "the multi-host test needs root and iproute2 (ip netns): CI must run it"
+  status=1
+else
+  say "skipped the multi-host test: it needs root and iproute2 (ip netns) to make its hosts"
+fi
+
 # pytest's exit code 5 (no tests collected) is a failure here too.
 [ "$status" = 0 ] && say "all test runs passed" || say "FAILED (exit $status)"
 exit "$status"

@@ -54,6 +54,11 @@ class SecuritySettings:
         return float(getattr(settings, "SECURITY_LOG_CLAIM_IDLE_SECONDS", 60))
 
     @property
+    def LOG_DRAIN_LINGER(self) -> float:
+        # How long a drain waits for a new entry before it ends (below the Redis socket timeout).
+        return float(getattr(settings, "SECURITY_LOG_DRAIN_LINGER", 0.4))
+
+    @property
     def DRAIN_TRANSACTION_TIMEOUT(self) -> float:
         # PostgreSQL ends a drain's statement, or its session when it goes silent mid-
         # transaction (a cut or dead worker host), after this long: its locks go with it.
@@ -61,7 +66,7 @@ class SecuritySettings:
 
     @property
     def DRAIN_LOCK_TIMEOUT(self) -> float:
-        return float(getattr(settings, "SECURITY_DRAIN_LOCK_TIMEOUT", 5.0))
+        return float(getattr(settings, "SECURITY_DRAIN_LOCK_TIMEOUT", 2.0))
 
     @property
     def LOG_RETENTION_DAYS(self) -> int:
@@ -84,7 +89,7 @@ class SecuritySettings:
     @property
     def BLOCKLIST_DB_RELOAD_INTERVAL(self) -> float:
         # Used only while Redis cannot tell us the version.
-        return float(getattr(settings, "SECURITY_BLOCKLIST_DB_RELOAD_INTERVAL", 5.0))
+        return float(getattr(settings, "SECURITY_BLOCKLIST_DB_RELOAD_INTERVAL", 3.0))
 
     @property
     def GEOIP_PATH(self) -> str:

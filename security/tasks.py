@@ -28,6 +28,10 @@ logger = logging.getLogger(__name__)
 def drain_request_logs(slot: str | None = None) -> None:
     # Woken by the web processes after a flush; the once-a-minute schedule is the backstop
     # for wake-ups lost while the worker or Redis was away. Any drain does any slot's work.
+    scheduling.run_slot(keys.DRAIN_ACTOR, slot, _drain)
+
+
+def _drain(_slot: datetime | None) -> None:
     stored = drain.drain()
     if stored:
         logger.info("drained %d request log records", stored)
@@ -73,7 +77,7 @@ def detect_anomalies(slot: str | None = None) -> None:
 @dramatiq.actor(max_retries=0, time_limit=1_800_000, periodic=cron("*/10 * * * *"))
 def refresh_threat_feeds(slot: str | None = None) -> None:
     # Each feed keeps its own interval (SECURITY_FEEDS[...]["refresh"]); this only looks.
-    feeds.refresh_due()
+    scheduling.run_slot("refresh_threat_feeds", slot, lambda _slot: feeds.refresh_due())
 
 
 @dramatiq.actor(actor_name=blocklist.EXPORT_ACTOR, max_retries=3, time_limit=300_000)

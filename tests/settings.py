@@ -52,3 +52,5 @@ SECURITY_LOG_FLUSH_INTERVAL = 3600.0
 # Likewise the blocklist's background checks: in-process tests reload when they change blocks
 # (as the admin and the commands do) or when a block expires; server processes keep 1 s.
 SECURITY_BLOCKLIST_CHECK_INTERVAL = 3600.0
+# An in-process drain ends as soon as the stream is empty (no test flushes while it waits).
+SECURITY_LOG_DRAIN_LINGER = 0.0

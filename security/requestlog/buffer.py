@@ -130,7 +130,7 @@ class LogBuffer:
                 stream.request_drain()
             except RedisError:
                 logger.warning("could not queue a log drain; the next flush asks again")
-                # If this fails too, the marker expires by itself within 30 s.
+                # If this fails too, the marker expires by itself within seconds.
                 with contextlib.suppress(RedisError):
                     stream.forget_pending_drain()
         return True

@@ -6,6 +6,8 @@ from dramatiq import Message
 from ..redis_client import get_redis
 from . import keys
 
+DRAIN_PENDING_SECONDS = 3
+
 
 def publish(payloads: list[bytes]) -> bool:
     """XADD encoded batches in one round trip; True when a drain should be asked for.
@@ -16,9 +18,11 @@ def publish(payloads: list[bytes]) -> bool:
     pipe = get_redis().pipeline(transaction=False)
     for payload in payloads:
         pipe.xadd(keys.stream(), {"b": payload})
-    # The drain deletes this key when it starts, so at most one wake-up is queued at a time
-    # while it runs, and a stopped worker collects one message per expiry, not per batch.
-    pipe.set(keys.DRAIN_PENDING_KEY, 1, nx=True, ex=30)
+    # The drain deletes this key when it starts, so one wake-up waits in the queue at a time
+    # and a stopped worker collects one message per expiry, not one per batch. The expiry is
+    # short: a wake-up taken by a worker that is stuck (cut from the database) or lost must not
+    # keep the others from being woken for long.
+    pipe.set(keys.DRAIN_PENDING_KEY, 1, nx=True, ex=DRAIN_PENDING_SECONDS)
     return bool(pipe.execute()[-1])
 
 

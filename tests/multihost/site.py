@@ -1,0 +1,268 @@
+"""A site spread over hosts: Redis and PostgreSQL on hosts of their own, two web hosts (gunicorn,
+two workers each), two worker hosts (Dramatiq) and a scheduler pair, every one a network
+namespace (network.py). The test itself is the proxy in front of the web hosts."""
+
+import glob
+import http.client
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+import redis
+
+from tests.processes import BIN, PYTHON, ROOT, process_env
+
+from .network import Host, Network
+
+APP_NETWORKS = ("front", "redis", "pg")
+HOSTS = [
+    Host("redis", 2, ("redis",)),
+    Host("pg", 2, ("pg",)),
+    Host("web1", 11, APP_NETWORKS),
+    Host("web2", 12, APP_NETWORKS),
+    Host("wk1", 21, APP_NETWORKS),
+    Host("wk2", 22, APP_NETWORKS),
+    Host("sch1", 31, APP_NETWORKS),
+    Host("sch2", 32, APP_NETWORKS),
+]
+PROXY = "10.77.3.1"  # the test's own address on the front network
+REDIS_URL = "redis://10.77.1.2:6379/0"
+DATABASE_URL = "postgres://postgres@10.77.2.2:5432/ipt"
+CLAIM_IDLE_SECONDS = 5
+LOG_DIR = ROOT / ".run" / "multihost"
+
+
+def postgres_binary() -> str:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"))
+    if not found:
+        raise RuntimeError("no PostgreSQL server binary under /usr/lib/postgresql")
+    return found[-1]
+
+
+class Site:
+    def __init__(self) -> None:
+        self.network = Network(HOSTS)
+        self.processes: dict[str, subprocess.Popen] = {}
+        self.pg_dir = ""
+        LOG_DIR.mkdir(parents=True, exist_ok=True)
+
+    def host(self, name: str) -> Host:
+        return self.network.hosts[name]
+
+    def env(self) -> dict[str, str]:
+        return process_env(
+            DATABASE_URL=DATABASE_URL,
+            REDIS_URL=REDIS_URL,
+            DJANGO_ALLOWED_HOSTS="*",
+            SECURITY_TRUSTED_PROXIES=PROXY,
+            SECURITY_METRICS_NETWORKS=f"{PROXY}/32",
+            SECURITY_LOG_CLAIM_IDLE_SECONDS=str(CLAIM_IDLE_SECONDS),
+        )
+
+    # --- processes ------------------------------------------------------------------------
+    def start(self, name: str, host: str, *argv: str, user: str | None = None) -> None:
+        command = self.host(host).command(*(["runuser", "-u", user, "--"] if user else []), *argv)
+        log = (LOG_DIR / f"{name}.log").open("ab")
+        self.processes[name] = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=self.env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def signal(self, name: str, signum: int) -> None:
+        process = self.processes[name]
+        if process.poll() is None:
+            os.killpg(process.pid, signum)
+
+    def stop(self, name: str, timeout: float = 15) -> None:
+        process = self.processes.pop(name, None)
+        if process is None or process.poll() is not None:
+            return
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(5)
+
+    def kill(self, name: str) -> None:
+        process = self.processes.pop(name)
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(5)
+
+    def log(self, name: str) -> str:
+        return (LOG_DIR / f"{name}.log").read_text(errors="replace")
+
+    def manage(self, host: str, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            self.host(host).command(PYTHON, "manage.py", *args),
+            cwd=ROOT,
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    # --- the stores -----------------------------------------------------------------------
+    def start_stores(self) -> None:
+        self.start(
+            "redis",
+            "redis",
+            "redis-server",
+            "--bind",
+            "10.77.1.2",
+            "--port",
+            "6379",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--protected-mode",
+            "no",
+        )
+        self.pg_dir = tempfile.mkdtemp(prefix="ipt-pg-")
+        shutil.chown(self.pg_dir, "postgres", "postgres")
+        initdb = str(Path(postgres_binary()).parent / "initdb")
+        subprocess.run(
+            ["runuser", "-u", "postgres", "--", initdb, "-D", self.pg_dir, "-A", "trust"]
+            + ["-U", "postgres", "--no-sync"],
+            check=True,
+            capture_output=True,
+        )
+        with open(Path(self.pg_dir) / "pg_hba.conf", "a") as hba:
+            hba.write("host all all 10.77.0.0/16 trust\n")
+        self.start(
+            "pg",
+            "pg",
+            postgres_binary(),
+            "-D",
+            self.pg_dir,
+            "-c",
+            "listen_addresses=10.77.2.2",
+            "-c",
+            f"unix_socket_directories={self.pg_dir}",
+            "-c",
+            "fsync=off",
+            "-c",
+            "max_connections=300",
+            user="postgres",
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with psycopg.connect(
+                    "postgresql://postgres@10.77.2.2:5432/postgres", connect_timeout=1
+                ) as conn:
+                    conn.autocommit = True
+                    conn.execute("CREATE DATABASE ipt")
+                break
+            except psycopg.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.3)
+        migrated = subprocess.run(
+            [PYTHON, "manage.py", "migrate", "--noinput"],
+            cwd=ROOT,
+            env=self.env(),
+            capture_output=True,
+            text=True,
+        )
+        assert migrated.returncode == 0, migrated.stderr
+
+    # --- application hosts ----------------------------------------------------------------
+    def start_web(self, host: str) -> None:
+        address = self.host(host).address("front")
+        self.start(
+            host,
+            host,
+            str(BIN / "gunicorn"),
+            "project.wsgi",
+            "--bind",
+            f"{address}:8000",
+            "--workers",
+            "2",
+            "--threads",
+            "4",
+            "--graceful-timeout",
+            "5",
+        )
+
+    def start_worker(self, host: str) -> None:
+        self.start(
+            host,
+            host,
+            PYTHON,
+            "manage.py",
+            "rundramatiq",
+            "--processes",
+            "1",
+            "--threads",
+            "2",
+            "--worker-shutdown-timeout",
+            "5000",
+        )
+
+    def start_scheduler(self, host: str) -> None:
+        self.start(host, host, PYTHON, "manage.py", "runscheduler")
+
+    def wait_for_web(self, host: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if request(self.host(host).address("front"), "/", "192.0.2.1") == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.3)
+        raise AssertionError(f"{host} did not answer within {timeout}s:\n{self.log(host)[-2000:]}")
+
+    def up(self) -> None:
+        self.network.up()
+        self.start_stores()
+        for host in ("web1", "web2"):
+            self.start_web(host)
+        for host in ("wk1", "wk2"):
+            self.start_worker(host)
+        for host in ("web1", "web2"):
+            self.wait_for_web(host)
+
+    def down(self) -> None:
+        for name in list(self.processes):
+            process = self.processes.pop(name)
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(10)
+        self.network.down()
+        if self.pg_dir:
+            shutil.rmtree(self.pg_dir, ignore_errors=True)
+
+    # --- what the stores say --------------------------------------------------------------
+    def sql(self, query: str, *params) -> list[tuple]:
+        with psycopg.connect(
+            "postgresql://postgres@10.77.2.2:5432/ipt", connect_timeout=3, autocommit=True
+        ) as conn:
+            cursor = conn.execute(query, params)
+            return cursor.fetchall() if cursor.description else []
+
+    def redis(self) -> redis.Redis:
+        return redis.Redis.from_url(REDIS_URL, socket_timeout=3)
+
+
+def request(address: str, path: str, client: str, method: str = "GET", connection=None) -> int:
+    conn = connection or http.client.HTTPConnection(address, 8000, timeout=15)
+    try:
+        conn.request(method, path, headers={"Host": "localhost", "X-Forwarded-For": client})
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    finally:
+        if connection is None:
+            conn.close()

@@ -38,17 +38,17 @@ def test_only_one_scheduler_is_active_and_a_standby_takes_over(tmp_path, redis_c
     first = start_scheduler(first_log)
     second = None
     try:
-        wait_for(lambda: "Registered periodic actors" in first_log.read_text(), 20)
-        assert "security.tasks:drain_request_logs" in first_log.read_text()
+        wait_for(lambda: "scheduler lock taken" in first_log.read_text(), 20)
+        assert "drain_request_logs (* * * * *)" in first_log.read_text()
         holder = redis_client.get("security:scheduler-lock")
         assert holder
 
         second = start_scheduler(second_log)
         wait_for(lambda: "standing by" in second_log.read_text(), 20)
-        assert "Registered periodic actors" not in second_log.read_text()
+        assert "scheduler lock taken" not in second_log.read_text()
 
         first.stop()  # SIGTERM: the lock is released on the way out
-        wait_for(lambda: "Registered periodic actors" in second_log.read_text(), 20)
+        wait_for(lambda: "scheduler lock taken" in second_log.read_text(), 5)
         assert redis_client.get("security:scheduler-lock") not in (None, holder)
     finally:
         first.stop()

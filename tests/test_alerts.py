@@ -1,0 +1,105 @@
+"""Signals for flagged, blocked and unblocked IPs, and the webhook a worker sends for them."""
+
+import json
+
+import dramatiq
+import pytest
+from django.core.management import call_command
+from django.test import Client, override_settings
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from security import signals, tasks  # noqa: F401  (tasks registers the webhook actor)
+from security.alerts import WEBHOOK_QUEUE
+from security.requestlog import drain
+from security.requestlog.buffer import log_buffer
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def received():
+    calls = []
+
+    def receiver(sender, signal, **arguments):
+        calls.append((sender.__name__, arguments))
+
+    for signal in (signals.ip_flagged, signals.ip_blocked, signals.ip_unblocked):
+        signal.connect(receiver, weak=False)
+    yield calls
+    for signal in (signals.ip_flagged, signals.ip_blocked, signals.ip_unblocked):
+        signal.disconnect(receiver)
+
+
+def test_block_and_unblock_send_their_signals_once_committed(received):
+    call_command("block_ip", "203.0.113.9", "--reason", "abuse", "--expires", "1h")
+    call_command("unblock_ip", "203.0.113.9")
+    (blocked_sender, blocked), (unblocked_sender, unblocked) = received
+    assert blocked_sender == unblocked_sender == "BlockedIP"
+    assert blocked["targets"] == ["203.0.113.9"]
+    assert (blocked["reason"], blocked["source"]) == ("abuse", "manual")
+    assert blocked["expires_at"] is not None
+    assert unblocked == {"targets": ["203.0.113.9"], "removed": 1}
+
+
+def test_streaming_detection_sends_ip_flagged(received, client: Client):
+    client.get("/.env", REMOTE_ADDR="198.51.100.90")
+    log_buffer.flush()
+    drain.drain()
+    flagged = [arguments for sender, arguments in received if sender == "SuspiciousIP"]
+    assert len(flagged) == 1
+    assert flagged[0]["ip_address"] == "198.51.100.90"
+    assert (flagged[0]["reason"], flagged[0]["detected_by"]) == ("probe", "stream")
+    assert flagged[0]["suspicious"].signature == flagged[0]["signature"] == "sensitive_files: .env"
+
+
+def run_worker_until_idle() -> None:
+    broker = dramatiq.get_broker()
+    worker = dramatiq.Worker(broker, worker_timeout=100)
+    worker.start()
+    try:
+        broker.join(WEBHOOK_QUEUE)
+        worker.join()
+    finally:
+        worker.stop()
+
+
+def test_the_webhook_is_sent_by_the_worker_and_retried_until_it_is_taken(httpserver: HTTPServer):
+    bodies = []
+    answers = iter([500, 200])
+
+    def hook(request: Request) -> Response:
+        bodies.append(json.loads(request.data))
+        return Response("", status=next(answers))
+
+    httpserver.expect_request("/hook", method="POST").respond_with_handler(hook)
+    with override_settings(SECURITY_ALERT_WEBHOOK_URL=httpserver.url_for("/hook")):
+        call_command("block_ip", "203.0.113.10", "--reason", "credential stuffing")
+        assert bodies == []  # nothing is sent by the process that made the change
+        run_worker_until_idle()
+    assert len(bodies) == 2  # refused once, delivered on the retry
+    assert bodies[0] == bodies[1]
+    assert bodies[1]["event"] == "ip_blocked"
+    assert bodies[1]["text"].startswith("Blocked 203.0.113.10 (manual): credential stuffing")
+    assert bodies[1]["targets"] == ["203.0.113.10"]
+
+
+def test_alerts_over_the_per_minute_cap_are_counted_not_sent(httpserver: HTTPServer):
+    bodies = []
+    httpserver.expect_request("/hook", method="POST").respond_with_handler(
+        lambda request: bodies.append(json.loads(request.data)) or Response("", status=200)
+    )
+    with override_settings(
+        SECURITY_ALERT_WEBHOOK_URL=httpserver.url_for("/hook"), SECURITY_ALERT_WEBHOOK_PER_MINUTE=2
+    ):
+        for n in range(5):
+            call_command("block_ip", f"203.0.113.{20 + n}")
+        run_worker_until_idle()
+    assert [body["targets"] for body in bodies] == [["203.0.113.20"], ["203.0.113.21"]]
+
+
+def test_no_webhook_configured_queues_nothing():
+    call_command("block_ip", "203.0.113.30")
+    assert dramatiq.get_broker().queues.get(WEBHOOK_QUEUE) is None or not (
+        dramatiq.get_broker().queues[WEBHOOK_QUEUE].qsize()
+    )

@@ -101,8 +101,9 @@ class LocalDatabase:
                 self._identity = identity
             return self._reader
 
-    def lookup(self, ip: str) -> GeoResult | None:
-        reader = self.reader()
+    def lookup(self, ip: str, reader: geoip2.database.Reader | None = None) -> GeoResult | None:
+        """reader: one already fetched with reader() (a batch fetches it once)."""
+        reader = reader or self.reader()
         if reader is None:
             return None
         try:
@@ -339,18 +340,19 @@ def lookup_many(ips: set[str] | list[str], use_network: bool = True) -> dict[str
     """
     results: dict[str, GeoResult] = {}
     remote: list[str] = []
+    reader = local_database.reader()
     for raw in dict.fromkeys(ips):
-        ip = parse_address(raw)
-        if ip is None:
-            results[raw] = GeoResult(ip=raw)
-            continue
-        local = local_database.lookup(ip)
+        # The local database parses (and refuses) addresses itself; only what goes to the
+        # API is parsed here, so a batch of 50,000 new addresses costs no 50,000 parses.
+        local = local_database.lookup(raw, reader) if reader is not None else None
         if local is not None:
             results[raw] = local
-        elif use_network and is_public(ip):
+            continue
+        ip = parse_address(raw) if use_network else None
+        if ip is not None and is_public(ip):
             remote.append(ip)
         else:
-            results[raw] = GeoResult(ip=ip)
+            results[raw] = GeoResult(ip=ip or raw)
     if not remote:
         return results
     cached = cache_get_many(remote)

@@ -1,5 +1,12 @@
-"""Drain throughput: records/s from the Redis stream into the database (with rollups), against
-a plain bulk_create of the same rows measured in the same run. Budget: >= 5,000 records/s."""
+"""Drain throughput into the database, against a plain Django bulk_create of the same rows
+measured in the same run:
+- the store step alone (records -> COPY into a temporary table -> INSERT ... ON CONFLICT DO
+  NOTHING RETURNING -> rollups of what was inserted), and the same batches stored a second
+  time (every record a duplicate: the idempotency the drain relies on);
+- the whole drain: stream read, decode, geolocation, store, streaming detection, acknowledge.
+Budgets on PostgreSQL: the store step >= 20,000 records/s, new or repeated (what one worker
+writes for several web hosts); the whole drain >= 5,000 records/s (its CPU work in Python,
+streaming detection above all, is the rest of its cost)."""
 
 import time
 import uuid
@@ -45,6 +52,20 @@ def run(count: int = 50_000) -> list[benchlib.Result]:
     baseline = count / (time.perf_counter() - started)
     RequestLog.objects.all().delete()
 
+    from security.requestlog.store import store_new_rows
+
+    batch = make_records(count)
+    chunks = [batch[start : start + 5000] for start in range(0, count, 5000)]
+    started = time.perf_counter()
+    inserted = sum(len(store_new_rows(chunk, use_network=False)) for chunk in chunks)
+    store_rate = count / (time.perf_counter() - started)
+    started = time.perf_counter()
+    again = sum(len(store_new_rows(chunk, use_network=False)) for chunk in chunks)
+    again_rate = count / (time.perf_counter() - started)
+    assert (inserted, again, RequestLog.objects.count()) == (count, 0, count)
+    RequestLog.objects.all().delete()
+    RequestRollup.objects.all().delete()
+
     batch = make_records(count)
     for start in range(0, count, 500):
         stream.publish([records.encode_batch(batch[start : start + 500])])
@@ -56,7 +77,26 @@ def run(count: int = 50_000) -> list[benchlib.Result]:
     assert RequestLog.objects.count() == count
     RequestLog.objects.all().delete()
     RequestRollup.objects.all().delete()
+    budget = 20_000
     return [
+        benchlib.Result(
+            "store: COPY + ON CONFLICT RETURNING + rollups",
+            store_rate,
+            "rec/s",
+            "plain bulk_create",
+            baseline,
+            ">= 20,000 rec/s",
+            store_rate >= budget,
+        ),
+        benchlib.Result(
+            "store again: every record a duplicate",
+            again_rate,
+            "rec/s",
+            "plain bulk_create",
+            baseline,
+            ">= 20,000 rec/s",
+            again_rate >= budget,
+        ),
         benchlib.Result(
             "drain: stream -> RequestLog + rollups",
             rate,
@@ -64,8 +104,8 @@ def run(count: int = 50_000) -> list[benchlib.Result]:
             "plain bulk_create",
             baseline,
             ">= 5,000 rec/s",
-            rate >= 5000,
-        )
+            rate >= 5_000,
+        ),
     ]
 
 

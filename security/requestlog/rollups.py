@@ -19,6 +19,7 @@ from ..models import RequestRollup, RollupKind
 KEY_LIMIT = RequestRollup._meta.get_field("key").max_length
 UPSERT_CHUNK = 400
 SHARDS = 32
+INCOMING_TABLE = "security_rollup_incoming"
 # The advisory lock space of rollup shards (any constant no other code of the site uses).
 SHARD_LOCK_SPACE = 0x5EC0
 
@@ -56,16 +57,47 @@ def free_shard() -> int:
 
 
 def add(counts: Counter[RollupKey]) -> None:
-    """Add counts to the rollups: one INSERT ... ON CONFLICT per chunk, on SQLite and PostgreSQL.
-    Call inside the transaction that stored the counted rows."""
+    """Add counts to the rollups. Call inside the transaction that stored the counted rows."""
     if not counts:
         return
     shard = free_shard()
+    if connection.vendor == "postgresql":
+        _add_by_copy(counts, shard)
+    else:
+        _add_by_values(counts, shard)
+
+
+def _upsert_tail() -> str:
     table = connection.ops.quote_name(RequestRollup._meta.db_table)
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(c) for c in ("hour", "kind", "key", "shard", "count"))
-    conflict = ", ".join(quote(c) for c in ("hour", "kind", "key", "shard"))
-    quoted_count = connection.ops.quote_name("count")
+    count = connection.ops.quote_name("count")
+    return (
+        'ON CONFLICT ("hour", "kind", "key", "shard") DO UPDATE SET '
+        f"{count} = {table}.{count} + excluded.{count}"
+    )
+
+
+def _add_by_copy(counts: Counter[RollupKey], shard: int) -> None:
+    table = connection.ops.quote_name(RequestRollup._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {INCOMING_TABLE} ON COMMIT DELETE ROWS AS "
+            f'SELECT "hour", "kind", "key", "count" FROM {table} WITH NO DATA'
+        )
+        columns = '"hour", "kind", "key", "count"'
+        with cursor.cursor.copy(f"COPY {INCOMING_TABLE} ({columns}) FROM STDIN") as copy:
+            for (hour, kind, key), count in counts.items():
+                copy.write_row((hour, kind, key, count))
+        # Sorted: two drains sharing a shard (more drains than shards) lock rows in one order.
+        cursor.execute(
+            f'INSERT INTO {table} ("hour", "kind", "key", "shard", "count") '
+            f'SELECT "hour", "kind", "key", %s, "count" FROM {INCOMING_TABLE} '
+            f'ORDER BY "hour", "kind", "key" {_upsert_tail()}',
+            [shard],
+        )
+
+
+def _add_by_values(counts: Counter[RollupKey], shard: int) -> None:
+    table = connection.ops.quote_name(RequestRollup._meta.db_table)
     items = list(counts.items())
     with connection.cursor() as cursor:
         for start in range(0, len(items), UPSERT_CHUNK):
@@ -75,9 +107,8 @@ def add(counts: Counter[RollupKey]) -> None:
             for (hour, kind, key), count in chunk:
                 params += [connection.ops.adapt_datetimefield_value(hour), kind, key, shard, count]
             cursor.execute(
-                f"INSERT INTO {table} ({columns}) VALUES {values} "
-                f"ON CONFLICT ({conflict}) DO UPDATE SET "
-                f"{quoted_count} = {table}.{quoted_count} + excluded.{quoted_count}",
+                f'INSERT INTO {table} ("hour", "kind", "key", "shard", "count") '
+                f"VALUES {values} {_upsert_tail()}",
                 params,
             )
 

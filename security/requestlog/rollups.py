@@ -61,7 +61,9 @@ def add(counts: Counter[RollupKey]) -> None:
     if not counts:
         return
     shard = free_shard()
-    if connection.vendor == "postgresql":
+    from .store import copy_available
+
+    if copy_available():
         _add_by_copy(counts, shard)
     else:
         _add_by_values(counts, shard)

@@ -72,9 +72,18 @@ def bound_transaction() -> None:
 
 def insert_new(rows: list[StoredRow]) -> set:
     """Insert rows whose record_id is not stored yet; return the record_ids inserted."""
-    if connection.vendor == "postgresql":
+    if copy_available():
         return _insert_by_copy(rows)
     return _insert_by_values(rows)
+
+
+def copy_available() -> bool:
+    """PostgreSQL through psycopg 3 (Django also runs on psycopg2, which has no copy())."""
+    if connection.vendor != "postgresql":
+        return False
+    from django.db.backends.postgresql.psycopg_any import is_psycopg3
+
+    return is_psycopg3
 
 
 def _insert_by_copy(rows: list[StoredRow]) -> set:

@@ -50,6 +50,8 @@ class Site:
         self.processes: dict[str, subprocess.Popen] = {}
         self.pg_dir = ""
         LOG_DIR.mkdir(parents=True, exist_ok=True)
+        for old_log in LOG_DIR.glob("*.log"):  # the tests read these: start from empty ones
+            old_log.unlink()
 
     def host(self, name: str) -> Host:
         return self.network.hosts[name]

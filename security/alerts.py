@@ -10,14 +10,13 @@ that goes out.
 import logging
 import time
 
-import dramatiq
 import requests
-from dramatiq import Message
 from redis.exceptions import RedisError
 
 from . import metrics
 from .conf import conf
 from .models import BlockedIP, SuspiciousIP
+from .queueing import send_by_name
 from .redis_client import get_redis
 from .signals import ip_blocked, ip_flagged, ip_unblocked
 
@@ -92,17 +91,7 @@ def queue(event: dict) -> None:
         if suppressed:
             event = {**event, "suppressed": suppressed}
             event["text"] += f" ({suppressed} earlier alerts over the per-minute cap not sent)"
-        broker = dramatiq.get_broker()
-        broker.declare_queue(WEBHOOK_QUEUE)
-        broker.enqueue(
-            Message(
-                queue_name=WEBHOOK_QUEUE,
-                actor_name=WEBHOOK_ACTOR,
-                args=(event,),
-                kwargs={},
-                options={},
-            )
-        )
+        send_by_name(WEBHOOK_ACTOR, WEBHOOK_QUEUE, args=(event,))
     except RedisError as error:
         logger.warning("alert not queued (Redis unreachable: %s): %s", error, event["text"])
 

@@ -15,19 +15,18 @@ import uuid
 from collections.abc import Iterable
 from datetime import datetime
 
-import dramatiq
 from django import db
 from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.db.models import Q
 from django.utils import timezone
-from dramatiq import Message
 from redis.exceptions import RedisError
 
 from . import metrics, signals
 from .conf import conf
 from .matcher import NetworkSet, address_key
 from .models import AllowedIP, BlockedIP, BlockSource
+from .queueing import send_by_name
 from .redis_client import get_redis
 
 logger = logging.getLogger(__name__)
@@ -204,10 +203,7 @@ def request_export() -> None:
         return
     if not get_redis().set(EXPORT_PENDING_KEY, 1, nx=True, ex=EXPORT_DEBOUNCE_SECONDS):
         return
-    broker = dramatiq.get_broker()
-    broker.declare_queue("default")
-    message = Message(queue_name="default", actor_name=EXPORT_ACTOR, args=(), kwargs={}, options={})
-    broker.enqueue(message, delay=EXPORT_DEBOUNCE_SECONDS * 1000)
+    send_by_name(EXPORT_ACTOR, delay_ms=EXPORT_DEBOUNCE_SECONDS * 1000)
 
 
 def announce_change() -> None:

@@ -2,6 +2,7 @@
 the app, caught at start. Ids are the app's own (`ip_tracking.*`): Django already owns
 `security.W001`..., and silencing one would silence both."""
 
+import os
 from pathlib import Path
 
 from django.conf import settings
@@ -10,6 +11,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from .client_ip import compile_trust
 from .conf import conf
+from .matcher import NetworkSet
 
 PREFIX = "ip_tracking"
 OUR_MIDDLEWARE = [
@@ -169,3 +171,29 @@ def check_geo_rule_databases(app_configs, **kwargs) -> list[checks.CheckMessage]
                 )
             )
     return warnings
+
+
+@checks.register(checks.Tags.security)
+def check_metrics(app_configs, **kwargs) -> list[checks.CheckMessage]:
+    errors: list[checks.CheckMessage] = []
+    try:
+        NetworkSet(conf.METRICS_NETWORKS)
+    except ValueError as error:
+        errors.append(
+            checks.Error(
+                f"SECURITY_METRICS_NETWORKS: {error}; no network may scrape /security/metrics.",
+                hint="Use IP addresses or CIDR networks, e.g. 10.0.9.0/24.",
+                id=f"{PREFIX}.E007",
+            )
+        )
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory and not Path(directory).is_dir():
+        errors.append(
+            checks.Error(
+                f"PROMETHEUS_MULTIPROC_DIR is {directory}, which is not a directory: "
+                "/security/metrics would fail.",
+                hint="Create it (empty) before the server starts, as scripts/run.sh does.",
+                id=f"{PREFIX}.E008",
+            )
+        )
+    return errors

@@ -18,6 +18,7 @@ import logging
 import os
 import time
 from collections.abc import Iterator, Mapping
+from functools import lru_cache
 
 from django.db import DatabaseError
 from django.db.models import Count
@@ -32,6 +33,7 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from redis.exceptions import RedisError
 
+from .matcher import NetworkSet
 from .redis_client import get_redis
 from .requestlog import keys
 
@@ -70,6 +72,13 @@ LABELLED_COUNTERS = (
     ("autoblock:", "ip_tracking_automatic_blocks", "Automatic blocks, by rule.", "rule"),
     ("alert:", "ip_tracking_alerts", "Alert webhooks, by result.", "result"),
 )
+
+
+@lru_cache(maxsize=4)
+def scraper_networks(entries: tuple[str, ...]) -> NetworkSet:
+    """SECURITY_METRICS_NETWORKS compiled once; raises ValueError for a bad entry (the system
+    check ip_tracking.E007 names it at start)."""
+    return NetworkSet(entries)
 
 
 def add_to_site_counters(increments: Mapping[str, int]) -> None:
@@ -113,8 +122,9 @@ class SiteCollector:
             pipe.xlen(keys.stream())
             pipe.hgetall(COUNTERS_KEY)
             pipe.get(GEO_BREAKER_KEY)
-            length, raw_counters, breaker = pipe.execute()
-            groups = client.xinfo_groups(keys.stream()) if client.exists(keys.stream()) else []
+            pipe.exists(keys.stream())  # XINFO GROUPS fails on a stream never created
+            length, raw_counters, breaker, exists = pipe.execute()
+            groups = client.xinfo_groups(keys.stream()) if exists else []
         except RedisError:
             up.add_metric([], 0)
             yield up

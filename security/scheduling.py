@@ -119,28 +119,33 @@ class Scheduler:
         return created
 
     def resend_unfinished(self, now: datetime) -> list[tuple[str, datetime]]:
+        """One query a tick for every job; each job's own resend time applies."""
+        actors = {actor.actor_name: actor for actor in self.actors}
+        oldest_limit = min((resend_after(actor) for actor in self.actors), default=CATCH_UP)
+        unfinished = ScheduledRun.objects.filter(
+            job__in=list(actors),
+            finished_at=None,
+            sends__lt=MAX_SENDS,
+            sent_at__lt=now - oldest_limit,
+            slot__gte=now - CATCH_UP,
+        )
         sent = []
-        for actor in self.actors:
-            stale = ScheduledRun.objects.filter(
-                job=actor.actor_name,
-                finished_at=None,
-                sends__lt=MAX_SENDS,
-                sent_at__lt=now - resend_after(actor),
-                slot__gte=now - CATCH_UP,
-            )
-            for run in stale:
-                # Conditional on what we read: of two schedulers, one resends.
-                if ScheduledRun.objects.filter(pk=run.pk, sends=run.sends).update(
-                    sends=F("sends") + 1, sent_at=now
-                ):
-                    send(actor, run.slot)
-                    sent.append((actor.actor_name, run.slot))
-                    logger.warning(
-                        "%s for %s unfinished after %s: sent again",
-                        actor.actor_name,
-                        run.slot.isoformat(),
-                        resend_after(actor),
-                    )
+        for run in unfinished:
+            actor = actors[run.job]
+            if run.sent_at >= now - resend_after(actor):
+                continue
+            # Conditional on what we read: of two schedulers, one resends.
+            if ScheduledRun.objects.filter(pk=run.pk, sends=run.sends).update(
+                sends=F("sends") + 1, sent_at=now
+            ):
+                send(actor, run.slot)
+                sent.append((run.job, run.slot))
+                logger.warning(
+                    "%s for %s unfinished after %s: sent again",
+                    run.job,
+                    run.slot.isoformat(),
+                    resend_after(actor),
+                )
         return sent
 
 
@@ -156,11 +161,12 @@ def run_slot(job: str, slot: str | None, work: Callable[[datetime | None], objec
         return False
     work(when)
     finished = timezone.now()
-    _run, created = ScheduledRun.objects.get_or_create(
-        job=job, slot=when, defaults={"sent_at": finished, "finished_at": finished}
+    ScheduledRun.objects.update_or_create(
+        job=job,
+        slot=when,
+        defaults={"finished_at": finished},
+        create_defaults={"sent_at": finished, "finished_at": finished},
     )
-    if not created:
-        ScheduledRun.objects.filter(pk=_run.pk).update(finished_at=finished)
     return True
 
 

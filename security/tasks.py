@@ -51,7 +51,7 @@ def _delete_old(_slot: datetime | None) -> None:
 
 @dramatiq.actor(max_retries=1, time_limit=3_600_000, periodic=cron("17 * * * *"))
 def delete_old_request_logs(slot: str | None = None) -> None:
-    scheduling.run_slot("delete_old_request_logs", slot, _delete_old)
+    scheduling.run_slot(delete_old_request_logs.actor_name, slot, _delete_old)
 
 
 class ScanBusyError(Exception):
@@ -71,13 +71,13 @@ def _scan(slot: datetime | None) -> None:
 @dramatiq.actor(max_retries=2, time_limit=1_800_000, periodic=cron("0 * * * *"))
 def detect_anomalies(slot: str | None = None) -> None:
     # A slot scans the hour that ended at it, however late it runs.
-    scheduling.run_slot("detect_anomalies", slot, _scan)
+    scheduling.run_slot(detect_anomalies.actor_name, slot, _scan)
 
 
 @dramatiq.actor(max_retries=0, time_limit=1_800_000, periodic=cron("*/10 * * * *"))
 def refresh_threat_feeds(slot: str | None = None) -> None:
     # Each feed keeps its own interval (SECURITY_FEEDS[...]["refresh"]); this only looks.
-    scheduling.run_slot("refresh_threat_feeds", slot, lambda _slot: feeds.refresh_due())
+    scheduling.run_slot(refresh_threat_feeds.actor_name, slot, lambda _slot: feeds.refresh_due())
 
 
 @dramatiq.actor(actor_name=blocklist.EXPORT_ACTOR, max_retries=3, time_limit=300_000)

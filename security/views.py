@@ -1,4 +1,5 @@
 import hmac
+import logging
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -11,7 +12,8 @@ from .addresses import parse_address
 from .client_ip import get_client_ip
 from .conf import conf
 from .detection import triage
-from .matcher import NetworkSet
+
+logger = logging.getLogger(__name__)
 
 
 def ratelimited_response(request: HttpRequest, retry_after: int) -> HttpResponse:
@@ -70,8 +72,12 @@ def may_scrape(request: HttpRequest) -> bool:
     if token and hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
         return True
     ip = get_client_ip(request)
-    if ip and conf.METRICS_NETWORKS and ip in NetworkSet(conf.METRICS_NETWORKS):
-        return True
+    if ip and conf.METRICS_NETWORKS:
+        try:
+            if ip in metrics.scraper_networks(conf.METRICS_NETWORKS):
+                return True
+        except ValueError as error:  # a bad entry admits no network (and E007 said so)
+            logger.error("SECURITY_METRICS_NETWORKS: %s", error)
     return permissions.may(request, permissions.VIEW_DASHBOARD)
 
 

@@ -46,6 +46,25 @@ def wait_for(condition: Callable[[], object], timeout: float = 10.0, interval: f
     return value
 
 
+def rate_window_with_room(client_ip: str, needed: float = 20.0) -> None:
+    """django-ratelimit counts in fixed windows (each key with its own offset in the minute),
+    so a burst that straddles a boundary is counted in two. A test that sends a limited burst
+    slowly (a real server hashing real passwords) waits, when need be, for a window with room."""
+    from django.contrib.auth.models import AnonymousUser
+    from django.test import RequestFactory
+    from django_ratelimit.core import _get_window
+
+    from security.ratelimits import client_key
+
+    request = RequestFactory().get("/", REMOTE_ADDR=client_ip)
+    request.user = AnonymousUser()
+    left = _get_window(client_key("", request), 60) - time.time()
+    if left < needed:
+        # The window's last whole second still belongs to it (django-ratelimit compares whole
+        # seconds): wait until the one after.
+        time.sleep(left + 1.5)
+
+
 def records_in_stream(client: redis.Redis, stream: str = "security:requestlog") -> int:
     """Log records waiting in the stream (each entry is one flushed batch)."""
     return sum(len(decode_batch(fields[b"b"])) for _id, fields in client.xrange(stream))

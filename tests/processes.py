@@ -93,20 +93,23 @@ def start_web(
     return server, url
 
 
+# A Dramatiq worker as the tests run it: one process, two threads, 5 s to finish on shutdown.
+WORKER_COMMAND = (
+    PYTHON,
+    "manage.py",
+    "rundramatiq",
+    "--processes",
+    "1",
+    "--threads",
+    "2",
+    "--worker-shutdown-timeout",
+    "5000",
+)
+
+
 def start_worker(**env: str) -> SimpleExecutor:
-    command = [
-        PYTHON,
-        "manage.py",
-        "rundramatiq",
-        "--processes",
-        "1",
-        "--threads",
-        "2",
-        "--worker-shutdown-timeout",
-        "5000",
-    ]
     worker = SimpleExecutor(
-        command,
+        list(WORKER_COMMAND),
         # SIGINT reaches the whole process group; dramatiq's children ignore it and take the
         # one SIGTERM their parent sends, so they finish in-flight messages and exit cleanly.
         stop_signal=signal.SIGINT,

@@ -10,7 +10,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from security import signals, tasks  # noqa: F401  (tasks registers the webhook actor)
-from security.alerts import WEBHOOK_QUEUE
+from security.alerts import CAP_KEY, WEBHOOK_QUEUE
 from security.requestlog import drain
 from security.requestlog.buffer import log_buffer
 
@@ -104,3 +104,22 @@ def test_no_webhook_configured_queues_nothing():
     assert dramatiq.get_broker().queues.get(WEBHOOK_QUEUE) is None or not (
         dramatiq.get_broker().queues[WEBHOOK_QUEUE].qsize()
     )
+
+
+def test_the_next_alert_says_how_many_the_cap_held_back(httpserver: HTTPServer, redis_client):
+    bodies = []
+    httpserver.expect_request("/hook", method="POST").respond_with_handler(
+        lambda request: bodies.append(json.loads(request.data)) or Response("", status=200)
+    )
+    with override_settings(
+        SECURITY_ALERT_WEBHOOK_URL=httpserver.url_for("/hook"), SECURITY_ALERT_WEBHOOK_PER_MINUTE=1
+    ):
+        for n in range(4):
+            call_command("block_ip", f"203.0.113.{40 + n}")
+        for key in redis_client.scan_iter(f"{CAP_KEY}*"):  # the next minute
+            redis_client.delete(key)
+        call_command("block_ip", "203.0.113.50")
+        run_worker_until_idle()
+    latest = next(body for body in bodies if body["targets"] == ["203.0.113.50"])
+    assert latest["suppressed"] == 3
+    assert "(3 earlier alerts over the per-minute cap not sent)" in latest["text"]

@@ -4,6 +4,7 @@ import pytest
 from django.test import Client, override_settings
 from prometheus_client.parser import text_string_to_metric_families
 
+from security import checks, geo, health
 from security.blocklist import block
 from security.requestlog import drain
 from security.requestlog.buffer import log_buffer
@@ -84,3 +85,27 @@ def test_health_reports_ok_and_nothing_else(client: Client):
     health = client.get("/security/health")
     assert health.status_code == 200
     assert health.json() == {"status": "ok", "redis": "up", "database": "up", "blocklist": "loaded"}
+
+
+def test_health_is_unavailable_while_the_blocklist_was_never_loaded():
+    status, report = health.state()  # a fresh process: no request has loaded it yet
+    assert status == 503
+    assert report["status"] == "unavailable"
+    assert report["blocklist"] == "not loaded"
+
+
+@override_settings(SECURITY_METRICS_TOKEN=TOKEN)
+def test_flags_and_the_geolocation_breaker_are_counted(client: Client):
+    client.get("/.env", REMOTE_ADDR="198.51.100.90")
+    log_buffer.flush()
+    drain.drain()
+    geo.geo_api._pause(60, "a test")
+    samples = scrape(client, HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+    assert samples[("ip_tracking_flags_total", (("rule", "probe"),))] == 1
+    assert samples[("ip_tracking_geo_api_breaker_open", ())] == 1
+
+
+@override_settings(SECURITY_METRICS_NETWORKS=["10.9.0.0/16", "not-a-network"])
+def test_a_bad_scraper_network_refuses_scrapes_and_fails_the_check(client: Client):
+    assert client.get("/security/metrics", REMOTE_ADDR="10.9.4.4").status_code == 403
+    assert [message.id for message in checks.check_metrics(None)] == ["ip_tracking.E007"]

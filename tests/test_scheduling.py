@@ -83,3 +83,17 @@ def test_a_failed_slot_is_not_marked_finished():
     with pytest.raises(RuntimeError):
         scheduling.run_slot("detect_anomalies", HOUR.isoformat(), fail)
     assert not ScheduledRun.objects.filter(finished_at__isnull=False).exists()
+
+
+def test_a_scheduler_whose_lock_another_took_stops_sending(redis_client):
+    from security.management.commands import runscheduler
+    from security.redis_client import get_redis
+
+    lease = runscheduler.Lease(
+        get_redis().lock(runscheduler.LOCK_KEY, timeout=runscheduler.LOCK_TTL, thread_local=False)
+    )
+    lease.acquire()
+    assert lease.held()
+    redis_client.set(runscheduler.LOCK_KEY, "another scheduler's token")
+    lease.keep()  # returns once it finds the lock gone
+    assert not lease.held()

@@ -10,7 +10,8 @@ from datetime import datetime, timedelta
 from django.db import transaction
 
 from .. import metrics, signals
-from ..models import RequestLog, SuspiciousIP
+from ..models import SuspiciousIP
+from ..requestlog.records import StoredRow
 from . import triage
 
 logger = logging.getLogger(__name__)
@@ -22,7 +23,7 @@ def hour_of(moment: datetime) -> datetime:
     return moment.replace(minute=0, second=0, microsecond=0)
 
 
-def sample(row: RequestLog) -> dict:
+def sample(row: StoredRow) -> dict:
     return {
         "time": row.timestamp.isoformat(timespec="seconds"),
         "method": row.method,
@@ -43,7 +44,7 @@ class Flag:
     last_seen: datetime | None = None
     samples: list[dict] = field(default_factory=list)
 
-    def add(self, row: RequestLog) -> None:
+    def add(self, row: StoredRow) -> None:
         self.requests += 1
         moment = row.timestamp
         self.first_seen = moment if self.first_seen is None else min(self.first_seen, moment)
@@ -72,7 +73,8 @@ def announce(new_rows: list[SuspiciousIP]) -> None:
     """Count new findings by rule and send ip_flagged for each once committed."""
     if not new_rows:
         return
-    metrics.add_to_site_counters(Counter(f"flag:{row.reason}" for row in new_rows))
+    counts = Counter(f"flag:{row.reason}" for row in new_rows)
+    transaction.on_commit(lambda: metrics.add_to_site_counters(counts))
     for row in new_rows:
         signals.send_on_commit(
             signals.ip_flagged,

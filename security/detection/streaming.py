@@ -16,8 +16,9 @@ from redis.exceptions import RedisError
 
 from ..conf import conf
 from ..matcher import NetworkSet
-from ..models import AllowedIP, RequestLog, SuspicionReason
+from ..models import AllowedIP, SuspicionReason
 from ..redis_client import get_redis
+from ..requestlog.records import StoredRow
 from . import flags, rules
 
 logger = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ logger = logging.getLogger(__name__)
 WINDOW_KEY = "security:detect:w2:{reason}:{ip}:{bucket}"
 
 
-def candidates(rows: list[RequestLog]) -> list[RequestLog]:
+def candidates(rows: list[StoredRow]) -> list[StoredRow]:
     """Rows that may count: not turned away, not staff, not allowlisted."""
     rows = [row for row in rows if row.ip_address and not row.blocked]
     if not rows:
@@ -42,7 +43,7 @@ def candidates(rows: list[RequestLog]) -> list[RequestLog]:
     return [row for row in rows if row.user_id not in staff and row.ip_address not in allowed]
 
 
-def signature_flags(rows: list[RequestLog], enabled: set[str]) -> list[flags.Flag]:
+def signature_flags(rows: list[StoredRow], enabled: set[str]) -> list[flags.Flag]:
     found: dict[tuple[str, str], flags.Flag] = {}
     for row in rows:
         for signal in rules.signature_signals(row.path, row.query, row.user_agent):
@@ -58,10 +59,10 @@ def signature_flags(rows: list[RequestLog], enabled: set[str]) -> list[flags.Fla
 # Counting rules: what one request adds to a window (None: nothing; counted rules only count
 # it) and what the window is kept per (the client, or the client and the path). The second
 # argument says whether the path is one of SECURITY_DETECT_SENSITIVE_PATHS.
-Member = Callable[[RequestLog, bool], str | None]
+Member = Callable[[StoredRow, bool], str | None]
 COUNTS = "1"
 
-WINDOWED: dict[str, tuple[Member, Callable[[RequestLog], str]]] = {
+WINDOWED: dict[str, tuple[Member, Callable[[StoredRow], str]]] = {
     SuspicionReason.NOT_FOUND: (
         lambda r, s: r.path if r.status_code == 404 and not rules.is_static_asset(r.path) else None,
         lambda r: r.ip_address,
@@ -124,9 +125,9 @@ COUNTED = {
 }
 
 
-def window_flags(rows: list[RequestLog], active: dict[str, rules.Rule]) -> list[flags.Flag]:
+def window_flags(rows: list[StoredRow], active: dict[str, rules.Rule]) -> list[flags.Flag]:
     """Every counting rule's windows, in one round trip to Redis."""
-    groups: dict[tuple[str, str, int], list[tuple[RequestLog, str]]] = defaultdict(list)
+    groups: dict[tuple[str, str, int], list[tuple[StoredRow, str]]] = defaultdict(list)
     windowed = [
         (reason, member_of, key_of, active[reason].window)
         for reason, (member_of, key_of) in WINDOWED.items()
@@ -168,7 +169,7 @@ def window_flags(rows: list[RequestLog], active: dict[str, rules.Rule]) -> list[
     return found
 
 
-def evaluate(rows: list[RequestLog]) -> list[flags.Flag]:
+def evaluate(rows: list[StoredRow]) -> list[flags.Flag]:
     active = {reason: rule for reason, rule in rules.rules().items() if rule.enabled}
     streaming = {reason for reason, rule in active.items() if rule.streaming}
     rows = candidates(rows)
@@ -183,7 +184,7 @@ def evaluate(rows: list[RequestLog]) -> list[flags.Flag]:
     return found
 
 
-def detect(rows: list[RequestLog], now: datetime | None = None) -> list[flags.Flag]:
+def detect(rows: list[StoredRow], now: datetime | None = None) -> list[flags.Flag]:
     """Flag what the rows show; never raises for a fault (the hourly scan catches up)."""
     found = evaluate(rows)
     if found:

@@ -4,6 +4,7 @@ import logging
 from collections import Counter
 from datetime import timedelta
 
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -58,9 +59,8 @@ def auto_block(reasons: dict[str, list[str]]) -> list[str]:
         BlockedIP.objects.filter(ip_address=ip).update(strikes=F("strikes") + 1)
     if new:
         logger.warning("automatically blocked %d IPs: %s", len(new), ", ".join(new[:20]))
-        metrics.add_to_site_counters(
-            Counter(f"autoblock:{reason}" for ip in new for reason in set(reasons[ip]))
-        )
+        counts = Counter(f"autoblock:{reason}" for ip in new for reason in set(reasons[ip]))
+        transaction.on_commit(lambda: metrics.add_to_site_counters(counts))
     SuspiciousIP.objects.filter(ip_address__in=ips, status=SuspicionStatus.NEW).update(
         status=SuspicionStatus.BLOCKED
     )

@@ -15,6 +15,7 @@ from django.db import connection
 from django.utils import timezone
 
 from ..models import RequestRollup, RollupKind
+from . import pgcopy
 
 KEY_LIMIT = RequestRollup._meta.get_field("key").max_length
 UPSERT_CHUNK = 400
@@ -61,9 +62,7 @@ def add(counts: Counter[RollupKey]) -> None:
     if not counts:
         return
     shard = free_shard()
-    from .store import copy_available
-
-    if copy_available():
+    if pgcopy.available():
         _add_by_copy(counts, shard)
     else:
         _add_by_values(counts, shard)
@@ -80,15 +79,11 @@ def _upsert_tail() -> str:
 
 def _add_by_copy(counts: Counter[RollupKey], shard: int) -> None:
     table = connection.ops.quote_name(RequestRollup._meta.db_table)
+    rows = ((hour, kind, key, count) for (hour, kind, key), count in counts.items())
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"CREATE TEMPORARY TABLE IF NOT EXISTS {INCOMING_TABLE} ON COMMIT DELETE ROWS AS "
-            f'SELECT "hour", "kind", "key", "count" FROM {table} WITH NO DATA'
+        pgcopy.copy_into_temporary(
+            cursor, INCOMING_TABLE, table, ("hour", "kind", "key", "count"), rows
         )
-        columns = '"hour", "kind", "key", "count"'
-        with cursor.cursor.copy(f"COPY {INCOMING_TABLE} ({columns}) FROM STDIN") as copy:
-            for (hour, kind, key), count in counts.items():
-                copy.write_row((hour, kind, key, count))
         # Sorted: two drains sharing a shard (more drains than shards) lock rows in one order.
         cursor.execute(
             f'INSERT INTO {table} ("hour", "kind", "key", "shard", "count") '

@@ -9,15 +9,14 @@ counted twice:
   transaction actually inserted are counted: a record stored by two drains (one of them cut
   off, the other claiming its entries) is one row and one count, whichever commits first;
 - rollups go to a shard no other open transaction holds (rollups.py).
-On PostgreSQL the rows reach the server through COPY into a temporary table (psycopg 3), a
-fraction of the cost of an INSERT with thousands of parameters.
+On PostgreSQL (psycopg 3) rows and counts reach the server through COPY (pgcopy.py).
 """
 
 from django.db import connection, transaction
 
 from ..conf import conf
 from ..models import RequestLog
-from . import records, rollups
+from . import pgcopy, records, rollups
 from .records import STORED_COLUMNS, StoredRow
 
 INCOMING_TABLE = "security_requestlog_incoming"
@@ -72,32 +71,15 @@ def bound_transaction() -> None:
 
 def insert_new(rows: list[StoredRow]) -> set:
     """Insert rows whose record_id is not stored yet; return the record_ids inserted."""
-    if copy_available():
+    if pgcopy.available():
         return _insert_by_copy(rows)
     return _insert_by_values(rows)
 
 
-def copy_available() -> bool:
-    """PostgreSQL through psycopg 3 (Django also runs on psycopg2, which has no copy())."""
-    if connection.vendor != "postgresql":
-        return False
-    from django.db.backends.postgresql.psycopg_any import is_psycopg3
-
-    return is_psycopg3
-
-
 def _insert_by_copy(rows: list[StoredRow]) -> set:
     table = connection.ops.quote_name(RequestLog._meta.db_table)
-    columns = ", ".join(STORED_COLUMNS)
     with connection.cursor() as cursor:
-        # Created once per connection; emptied at every commit (and gone with a rollback).
-        cursor.execute(
-            f"CREATE TEMPORARY TABLE IF NOT EXISTS {INCOMING_TABLE} ON COMMIT DELETE ROWS "
-            f"AS SELECT {columns} FROM {table} WITH NO DATA"
-        )
-        with cursor.cursor.copy(f"COPY {INCOMING_TABLE} ({columns}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+        columns = pgcopy.copy_into_temporary(cursor, INCOMING_TABLE, table, STORED_COLUMNS, rows)
         cursor.execute(
             f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {INCOMING_TABLE} "
             "ON CONFLICT (record_id) DO NOTHING RETURNING record_id"

@@ -1,8 +1,6 @@
 """The web processes' side of the Redis stream: add flushed batches, ask for a drain."""
 
-import dramatiq
-from dramatiq import Message
-
+from ..queueing import send_by_name
 from ..redis_client import get_redis
 from . import keys
 
@@ -27,17 +25,7 @@ def publish(payloads: list[bytes]) -> bool:
 
 
 def request_drain() -> None:
-    """Queue the drain actor by name: the web process never imports the worker's tasks."""
-    message = Message(
-        queue_name=keys.DRAIN_QUEUE,
-        actor_name=keys.DRAIN_ACTOR,
-        args=(),
-        kwargs={},
-        options={},
-    )
-    broker = dramatiq.get_broker()
-    broker.declare_queue(keys.DRAIN_QUEUE)  # a set lookup once declared
-    broker.enqueue(message)
+    send_by_name(keys.DRAIN_ACTOR, keys.DRAIN_QUEUE)
 
 
 def forget_pending_drain() -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 import psycopg
 import redis
 
-from tests.processes import BIN, PYTHON, ROOT, process_env
+from tests.processes import BIN, PYTHON, ROOT, WORKER_COMMAND, process_env
 
 from .network import Host, Network
 
@@ -198,19 +198,7 @@ class Site:
         )
 
     def start_worker(self, host: str) -> None:
-        self.start(
-            host,
-            host,
-            PYTHON,
-            "manage.py",
-            "rundramatiq",
-            "--processes",
-            "1",
-            "--threads",
-            "2",
-            "--worker-shutdown-timeout",
-            "5000",
-        )
+        self.start(host, host, *WORKER_COMMAND)
 
     def start_scheduler(self, host: str) -> None:
         self.start(host, host, PYTHON, "manage.py", "runscheduler")

@@ -180,14 +180,12 @@ def session_states(site: Site, host: str) -> list[str]:
 def test_every_request_is_logged_once_across_hosts(site):
     with Traffic(site, "exact", rate=800, threads=12) as traffic:
         time.sleep(12)
-    sent_until = time.monotonic()
     expected = len(traffic.answered)
     delay = poll(lambda: stored(site, "exact")[0] >= expected, 60, 0.1)
     figure(
         f"exact logging: {expected} requests over 2 web hosts, all rows {delay:.2f}s after the last"
     )
     assert_exact(site, "exact", traffic)
-    assert time.monotonic() - sent_until < 60
 
 
 def test_a_block_reaches_every_web_process_on_every_host(site):
@@ -250,17 +248,23 @@ def test_a_web_host_cut_from_redis(site, seconds):
     assert_exact(site, tag, traffic)
 
 
-def test_a_web_host_cut_from_postgresql(site):
-    tag = "web-pg"
+def partitioned(site: Site, tag: str, host: str, network: str, seconds: float) -> Traffic:
+    """Traffic while host is cut from network for seconds; every record within 5 s of the heal."""
     with Traffic(site, tag) as traffic:
         time.sleep(2)
-        site.network.cut("web1", "pg")
-        time.sleep(8)
-        site.network.heal("web1", "pg")
+        site.network.cut(host, network)
+        time.sleep(seconds)
+        site.network.heal(host, network)
         waited = heal_wait(site, tag, traffic, time.monotonic())
         time.sleep(1)
-    figure(f"web1 cut from PostgreSQL 8s: records waited {waited:.2f}s after the heal")
-    assert_exact(site, tag, traffic)
+    figure(f"{host} cut from {network} {seconds}s: records waited {waited:.2f}s after the heal")
+    assert waited <= 5
+    return traffic
+
+
+def test_a_web_host_cut_from_postgresql(site):
+    traffic = partitioned(site, "web-pg", "web1", "pg", 8)
+    assert_exact(site, "web-pg", traffic)
 
 
 def cut_mid_transaction(site: Site, host: str, *networks: str) -> str:
@@ -285,7 +289,6 @@ def test_a_worker_cut_from_postgresql_mid_transaction(site, seconds):
     with Traffic(site, tag) as traffic:
         time.sleep(2)
         state = cut_mid_transaction(site, "wk1", "pg")
-        cut_at = time.monotonic()
         time.sleep(seconds)
         during = traffic.answered_before(time.monotonic() - 2)
         stored_during = stored(site, tag, max(during))[1]
@@ -298,7 +301,6 @@ def test_a_worker_cut_from_postgresql_mid_transaction(site, seconds):
         f"{stored_during} of {len(during)} requests stored during the cut ({share:.1%}); "
         f"records waited {waited:.2f}s after the heal"
     )
-    assert time.monotonic() - cut_at > seconds
     if seconds == LONG_CUT:
         assert share >= 0.9, "one cut worker stalled the others"
     assert waited <= 5
@@ -306,17 +308,8 @@ def test_a_worker_cut_from_postgresql_mid_transaction(site, seconds):
 
 
 def test_a_worker_cut_from_redis(site):
-    tag = "wk-redis"
-    with Traffic(site, tag) as traffic:
-        time.sleep(2)
-        site.network.cut("wk1", "redis")
-        time.sleep(LONG_CUT)
-        site.network.heal("wk1", "redis")
-        waited = heal_wait(site, tag, traffic, time.monotonic())
-        time.sleep(1)
-    figure(f"wk1 cut from Redis {LONG_CUT}s: records waited {waited:.2f}s after the heal")
-    assert waited <= 5
-    assert_exact(site, tag, traffic)
+    traffic = partitioned(site, "wk-redis", "wk1", "redis", LONG_CUT)
+    assert_exact(site, "wk-redis", traffic)
 
 
 def test_a_worker_host_lost_mid_transaction(site):
@@ -368,7 +361,6 @@ def test_scheduler_failover_and_every_slot_once(site):
     # must still send the slot that came while none was active.
     poll(lambda: datetime.now(UTC).second >= 57, 65, 0.05)
     site.signal("sch1", signal.SIGKILL)
-    crashed = time.monotonic()
     after_crash = poll(lambda: lock_taken_count(site, "sch2") == 1, 20, 0.05)
     site.processes.pop("sch1")
     site.start_scheduler("sch1")
@@ -383,7 +375,6 @@ def test_scheduler_failover_and_every_slot_once(site):
     )
     assert after_crash <= 10
     assert after_stop <= 10
-    assert time.monotonic() - crashed < 60
 
     def scans_done() -> bool:
         rows = site.sql(

@@ -7,7 +7,7 @@ import requests
 from django.core.management import call_command
 
 from security.models import RequestLog
-from tests.conftest import wait_for
+from tests.conftest import rate_window_with_room, wait_for
 from tests.processes import start_web, start_worker
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -32,6 +32,7 @@ def test_asgi_server_logs_blocks_and_limits():
         wait_for(lambda: RequestLog.objects.filter(ip_address="203.0.113.130").exists())
 
         session = requests.Session()
+        rate_window_with_room("203.0.113.131")
         codes = [post_login(session, url, "203.0.113.131").status_code for _ in range(6)]
         assert codes == [200] * 5 + [429]
 

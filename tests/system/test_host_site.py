@@ -19,7 +19,7 @@ from django.core.management import call_command
 from mirakuru import HTTPExecutor, SimpleExecutor
 
 from security.models import RequestLog
-from tests.conftest import EVERY_OPERATOR_PERMISSION, operator, wait_for
+from tests.conftest import EVERY_OPERATOR_PERMISSION, operator, rate_window_with_room, wait_for
 from tests.processes import BIN, PYTHON, ROOT, free_port, log_file, process_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -148,6 +148,7 @@ def test_a_site_that_follows_the_readme_logs_blocks_limits_and_shows_the_dashboa
 
         # The dashboard renders from the app's own templates (the host has no base.html).
         operator_session = requests.Session()
+        rate_window_with_room("127.0.0.1")  # this login and the five below share a window
         assert admin_login(operator_session, url, "ops", "pw-ops-12345") == 302
         dashboard = operator_session.get(url + "/security/dashboard/", timeout=10)
         assert dashboard.status_code == 200

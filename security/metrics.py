@@ -42,7 +42,11 @@ logger = logging.getLogger(__name__)
 COUNTERS_KEY = "security:metrics"
 GEO_BREAKER_KEY = "security:metrics:geo-breaker-open-until"
 
-REQUESTS = Counter("ip_tracking_requests", "Requests answered, by outcome.", ["outcome"])
+REQUESTS = Counter(
+    "ip_tracking_requests",
+    "Requests answered, by outcome (counted when the log buffer is flushed, within a second).",
+    ["outcome"],
+)
 SERVED = REQUESTS.labels("served")
 BLOCKED = REQUESTS.labels("blocked")
 RATE_LIMITED = REQUESTS.labels("rate_limited")
@@ -79,6 +83,24 @@ def scraper_networks(entries: tuple[str, ...]) -> NetworkSet:
     """SECURITY_METRICS_NETWORKS compiled once; raises ValueError for a bad entry (the system
     check ip_tracking.E007 names it at start)."""
     return NetworkSet(entries)
+
+
+def count_outcomes(batch: list) -> None:
+    """Requests by outcome, from a batch of log records: the flush thread counts them, so a
+    request pays no counter (a locked increment, a file write in multiprocess mode)."""
+    blocked = limited = 0
+    for record in batch:
+        if record.blocked:
+            blocked += 1
+        elif record.status == 429:
+            limited += 1
+    for counter, amount in (
+        (SERVED, len(batch) - blocked - limited),
+        (BLOCKED, blocked),
+        (RATE_LIMITED, limited),
+    ):
+        if amount:
+            counter.inc(amount)
 
 
 def add_to_site_counters(increments: Mapping[str, int]) -> None:

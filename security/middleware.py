@@ -12,7 +12,7 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_asy
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
-from . import georules, metrics
+from . import georules
 from .blocklist import BlocklistUnavailable, blocklist, is_allowlisted, is_blocked
 from .client_ip import get_client_ip
 from .conf import conf
@@ -61,32 +61,20 @@ class ClientIPMiddleware(SyncAndAsyncMiddleware):
         return await self.get_response(request)  # type: ignore[misc]
 
 
-def count_outcome(request: HttpRequest, status: int) -> None:
-    if request.__dict__.get("security_blocked"):
-        metrics.BLOCKED.inc()
-    elif status == 429:
-        metrics.RATE_LIMITED.inc()
-    else:
-        metrics.SERVED.inc()
-
-
 class RequestLogMiddleware(SyncAndAsyncMiddleware):
-    """Appends one record per request to the in-process buffer, after the response is known,
-    and counts the request's outcome."""
+    """Appends one record per request to the in-process buffer, after the response is known
+    (the flush thread counts the outcomes for the metrics, off the request path)."""
 
     def handle(self, request: HttpRequest) -> HttpResponse:
         started = time.monotonic()
         response = self.get_response(request)
-        status = response.status_code  # type: ignore[union-attr]
-        log_buffer.append(build_record(request, status, started))
-        count_outcome(request, status)
+        log_buffer.append(build_record(request, response.status_code, started))  # type: ignore[union-attr]
         return response  # type: ignore[return-value]
 
     async def __acall__(self, request: HttpRequest) -> HttpResponse:
         started = time.monotonic()
         response = await self.get_response(request)  # type: ignore[misc]
         log_buffer.append(build_record(request, response.status_code, started))
-        count_outcome(request, response.status_code)
         return response
 
 

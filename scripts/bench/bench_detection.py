@@ -61,9 +61,7 @@ def drain_rate(streaming: bool, count: int) -> float:
     client.delete(keys.stream())
     for key in client.scan_iter("security:detect:*"):
         client.delete(key)
-    RequestLog.objects.all().delete()
-    RequestRollup.objects.all().delete()
-    SuspiciousIP.objects.all().delete()
+    benchlib.empty(RequestLog, RequestRollup, SuspiciousIP)
     batch = mixed_records(count)
     stream.publish([records.encode_batch(batch[i : i + 500]) for i in range(0, count, 500)])
     with override_settings(SECURITY_DETECT_STREAMING=streaming):
@@ -101,7 +99,7 @@ def run_time_to_flag(probes: int = 60) -> list[benchlib.Result]:
 
     from security.models import SuspiciousIP
 
-    SuspiciousIP.objects.all().delete()
+    benchlib.empty(SuspiciousIP)
     server, url = benchlib.start_gunicorn(
         "bench_settings", env={"SECURITY_TRUSTED_PROXIES": "127.0.0.1"}
     )
@@ -138,7 +136,7 @@ def run_time_to_flag(probes: int = 60) -> list[benchlib.Result]:
     )
     p50 = statistics.median(delays)
     p95 = delays[int(len(delays) * 0.95) - 1]
-    SuspiciousIP.objects.all().delete()
+    benchlib.empty(SuspiciousIP)
     return [
         benchlib.Result(
             "time to flag (streaming), p95",

@@ -42,15 +42,14 @@ def run(count: int = 50_000) -> list[benchlib.Result]:
     from security.requestlog import drain, records, stream
 
     get_redis().delete("security:requestlog")
-    RequestLog.objects.all().delete()
-    RequestRollup.objects.all().delete()
+    benchlib.empty(RequestLog, RequestRollup)
 
     baseline_rows = [records.to_model(r) for r in make_records(count)]
     started = time.perf_counter()
     with transaction.atomic():
         RequestLog.objects.bulk_create(baseline_rows, batch_size=500)
     baseline = count / (time.perf_counter() - started)
-    RequestLog.objects.all().delete()
+    benchlib.empty(RequestLog)
 
     from security.requestlog.store import store_new_rows
 
@@ -63,8 +62,7 @@ def run(count: int = 50_000) -> list[benchlib.Result]:
     again = sum(len(store_new_rows(chunk, use_network=False)) for chunk in chunks)
     again_rate = count / (time.perf_counter() - started)
     assert (inserted, again, RequestLog.objects.count()) == (count, 0, count)
-    RequestLog.objects.all().delete()
-    RequestRollup.objects.all().delete()
+    benchlib.empty(RequestLog, RequestRollup)
 
     batch = make_records(count)
     for start in range(0, count, 500):
@@ -75,8 +73,7 @@ def run(count: int = 50_000) -> list[benchlib.Result]:
         stored += drain.drain(time_budget=60)
     rate = count / (time.perf_counter() - started)
     assert RequestLog.objects.count() == count
-    RequestLog.objects.all().delete()
-    RequestRollup.objects.all().delete()
+    benchlib.empty(RequestLog, RequestRollup)
     budget = 20_000
     return [
         benchlib.Result(

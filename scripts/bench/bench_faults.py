@@ -177,7 +177,7 @@ def run_claim_recovery(idle: float = 5.0, count: int = 20_000) -> benchlib.Resul
     from security.requestlog import keys, records, stream
 
     get_redis().delete(keys.stream())
-    RequestLog.objects.all().delete()
+    benchlib.empty(RequestLog)
     now = time.time()
     batch = [
         records.Record(f"{i:032x}", now, "198.51.100.7", "GET", "/claim/", 200)
@@ -215,7 +215,7 @@ def run_claim_recovery(idle: float = 5.0, count: int = 20_000) -> benchlib.Resul
     finally:
         second.stop()
     stored = RequestLog.objects.filter(path="/claim/").count()
-    RequestLog.objects.all().delete()
+    benchlib.empty(RequestLog)
     return benchlib.Result(
         "a killed drain's records stored again after",
         waited,

@@ -32,9 +32,7 @@ def populate(rows: int = ROWS, older: int = OLDER_ROWS) -> datetime:
     fresh = newest is not None and newest > timezone.now() - timedelta(hours=1)
     if fresh and RequestLog.objects.count() == rows + older:
         return newest
-    RequestLog.objects.all().delete()
-    RequestRollup.objects.all().delete()
-    SuspiciousIP.objects.all().delete()
+    benchlib.empty(RequestLog, RequestRollup, SuspiciousIP)
     started = time.perf_counter()
     with connection.cursor() as cursor:
         for offset, count, age in ((0, rows, "59 minutes"), (rows, older, "0 minutes")):

@@ -58,6 +58,21 @@ def setup_django() -> None:
     call_command("migrate", verbosity=0)
 
 
+def empty(*models) -> None:
+    """Empty tables between measurements: TRUNCATE on PostgreSQL, where a DELETE leaves dead
+    rows behind that slow every later run's inserts and scans (the drain's store step measured
+    15,500 records/s on a bloated table, 22,200 after a VACUUM)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        for model in models:
+            model.objects.all().delete()
+        return
+    tables = ", ".join(connection.ops.quote_name(model._meta.db_table) for model in models)
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {tables}")
+
+
 def ensure_database() -> None:
     url = os.environ.get(
         "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/ip_tracking_bench"

@@ -95,6 +95,7 @@ class LogBuffer:
         with self._flush_lock:
             with self._lock:
                 batch, self._records = self._records, []
+            metrics.count_outcomes(batch)
             size = self._flush_size
             for start in range(0, len(batch), size):
                 chunk = batch[start : start + size]

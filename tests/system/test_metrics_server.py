@@ -1,5 +1,7 @@
 """Metrics of a multi-process gunicorn, merged the way prometheus_client documents."""
 
+import time
+
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
@@ -18,6 +20,7 @@ def test_one_scrape_counts_the_requests_of_every_worker_process(tmp_path):
     try:
         for _ in range(60):
             assert requests.get(f"{url}/", timeout=10).status_code == 200  # a new connection each
+        time.sleep(2)  # outcomes are counted when each process flushes its log buffer (1 s)
         page = requests.get(
             f"{url}/security/metrics", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
         )

@@ -102,20 +102,30 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-    # libpq: give up connecting after 5 s, and notice a silent server (a cut network, a lost
-    # host) within about 20 s instead of the kernel's two hours; docs/deployment.md says why.
+    # libpq: give up connecting after 2 s (its least), and give up on a server that stopped
+    # acknowledging (a cut network, a black-holed or lost host) after 5 s, probing an idle
+    # connection after 2 s, instead of the kernel's minutes to hours. A drain retries its batch
+    # on a new connection as soon as one answers; docs/deployment.md says what this measures.
     DATABASES["default"]["OPTIONS"] = {
-        "connect_timeout": 5,
+        "connect_timeout": 2,
         "keepalives": 1,
-        "keepalives_idle": 10,
-        "keepalives_interval": 3,
+        "keepalives_idle": 2,
+        "keepalives_interval": 1,
         "keepalives_count": 3,
-        "tcp_user_timeout": 20000,
+        "tcp_user_timeout": 5000,
+        # The same on the server's side of each session: a client host that vanished
+        # mid-transaction is ended within seconds. Its own time-outs cannot do it once a
+        # statement time-out has aborted the transaction (that undoes the drain's SET LOCAL
+        # idle_in_transaction_session_timeout), and the session would wait idle for hours.
+        "options": "-c tcp_keepalives_idle=2 -c tcp_keepalives_interval=1 "
+        "-c tcp_keepalives_count=3 -c tcp_user_timeout=5000",
     }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: cache, rate-limit counters, log buffer, Dramatiq broker ----------------------------
+# One server (redis://host:6379/0) or a service behind Sentinel
+# (redis+sentinel://host1:26379,host2:26379,host3:26379/mymaster/0): security/redis_client.py.
 REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
 
 # Short socket timeouts: a Redis that hangs must cost a request milliseconds, not seconds.
@@ -123,17 +133,22 @@ REDIS_CLIENT_OPTIONS = {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}
 
 # The default cache holds the rate-limit counters and geolocation answers: shared by every
 # process. A Redis outage is handled by the app (SECURITY_RATELIMIT_FAIL_OPEN).
+# LOCATION is a list because Django splits a string at commas (a Sentinel URL has them); the
+# app's pool class reads either kind of URL.
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": REDIS_URL,
-        "OPTIONS": REDIS_CLIENT_OPTIONS,
+        "LOCATION": [REDIS_URL],
+        "OPTIONS": {**REDIS_CLIENT_OPTIONS, "pool_class": "security.redis_client.ConnectionPool"},
         "KEY_PREFIX": "site",
     },
 }
 
 DRAMATIQ_BROKER = {
-    "BROKER": "dramatiq.brokers.redis.RedisBroker",
+    # Behind Sentinel, dramatiq's RedisBroker on the app's client (which follows a failover).
+    "BROKER": "security.broker.RedisBroker"
+    if REDIS_URL.startswith(("redis+sentinel://", "rediss+sentinel://"))
+    else "dramatiq.brokers.redis.RedisBroker",
     "OPTIONS": {"url": REDIS_URL},
     # dramatiq's default middleware, listed explicitly, plus Django's connection hygiene and
     # periodiq (without PeriodiqMiddleware, actors declared with periodic= fail to import).
@@ -187,6 +202,7 @@ if env_bool("DJANGO_SECURE_PROXY_SSL_HEADER", False):
 # --- The security app (defaults live in security/conf.py) -------------------------------------
 GEOIP_PATH = os.environ.get("GEOIP_PATH") or str(BASE_DIR / "geo_data")
 SECURITY_TRUSTED_PROXIES = env_list("SECURITY_TRUSTED_PROXIES")
+SECURITY_FORWARDED_HEADER = os.environ.get("SECURITY_FORWARDED_HEADER", "HTTP_X_FORWARDED_FOR")
 SECURITY_GEO_API_URL = os.environ.get("SECURITY_GEO_API_URL", "http://ip-api.com/json/{ip}")
 SECURITY_GEO_API_BATCH_URL = os.environ.get(
     "SECURITY_GEO_API_BATCH_URL", "http://ip-api.com/batch" if SECURITY_GEO_API_URL else ""

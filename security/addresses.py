@@ -19,7 +19,9 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 AddressKey = tuple[int, int]  # (IP version, integer value)
 
 MAX_TEXT_LENGTH = 64  # the longest address text a proxy could write, with brackets and port
-MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
+# Written out: Python 3.13 prints the mapped range as ::ffff:0.0.0.0/96, 3.11 and 3.12 as here.
+MAPPED_TEXT = "::ffff:0:0/96"
+MAPPED = ipaddress.IPv6Network(MAPPED_TEXT)
 # Networks wider than these need an explicit --force: one typo must not block the world.
 WIDEST_PREFIX = {4: 8, 6: 32}
 
@@ -44,9 +46,30 @@ def unmap_network(network: IPNetwork) -> IPNetwork:
 
 
 def mapped_part(network: IPNetwork) -> ipaddress.IPv4Network | None:
-    """The IPv4 addresses an IPv6 network covers through the mapped range (`::/0` covers all)."""
+    """The IPv4 addresses an IPv6 network covers through the mapped range: every one of them
+    for any network of /96 or wider that contains `::ffff:0:0/96` (`::/0`, `::/64`, `::/8`)."""
     if isinstance(network, ipaddress.IPv6Network) and MAPPED.subnet_of(network):
         return ipaddress.IPv4Network("0.0.0.0/0")
+    return None
+
+
+def covers_all_ipv4(network: IPNetwork) -> bool:
+    """`0.0.0.0/0`, or an IPv6 network that holds the whole IPv4-mapped range."""
+    if isinstance(network, ipaddress.IPv4Network):
+        return network.prefixlen == 0
+    return mapped_part(network) is not None
+
+
+def wider_than_limit(network: IPNetwork) -> str | None:
+    """Why a network is too wide to take without --force (judged after mapping), or None."""
+    if isinstance(network, ipaddress.IPv6Network) and mapped_part(network) is not None:
+        return (
+            f"contains {MAPPED_TEXT}, the IPv4-mapped range: it covers every IPv4 address "
+            f"as well as {network.num_addresses:,} IPv6 addresses"
+        )
+    limit = WIDEST_PREFIX[network.version]
+    if network.prefixlen < limit:
+        return f"covers {network.num_addresses:,} addresses (wider than /{limit})"
     return None
 
 
@@ -107,6 +130,20 @@ def is_public(ip: str) -> bool:
     return ipaddress.ip_address(ip).is_global
 
 
+def covering_targets(target: str) -> list[str]:
+    """Every stored target (normal form) that covers `target`: itself, its supernets, and for
+    IPv4 the IPv6 networks that hold the whole mapped range (`::/64`, `::/8`, ...)."""
+    network = parse_network(target)
+    found = []
+    for prefix in range(network.prefixlen, -1, -1):
+        supernet = network.supernet(new_prefix=prefix)
+        whole = supernet.prefixlen == supernet.max_prefixlen
+        found.append(str(supernet.network_address) if whole else str(supernet))
+    if isinstance(network, ipaddress.IPv4Network):
+        found.extend(str(MAPPED.supernet(new_prefix=prefix)) for prefix in range(MAPPED.prefixlen))
+    return found
+
+
 def parse_network(text: str) -> IPNetwork:
     """A stored block or allowlist entry (already in normal form) as a network."""
     return unmap_network(ipaddress.ip_network(text, strict=False))
@@ -142,11 +179,9 @@ def parse_target(text: str, allow_huge: bool = False) -> str:
             ) from error
         raise InvalidInput(not_a_target) from error
     network = unmap_network(network)
-    if not allow_huge and network.prefixlen < WIDEST_PREFIX[network.version]:
-        raise InvalidInput(
-            f"{shown(value)} covers {network.num_addresses:,} addresses (wider than "
-            f"/{WIDEST_PREFIX[network.version]}); refused without --force"
-        )
+    too_wide = None if allow_huge else wider_than_limit(network)
+    if too_wide:
+        raise InvalidInput(f"{shown(value)} {too_wide}; refused without --force")
     if network.prefixlen == network.max_prefixlen:
         return str(network.network_address)
     return str(network)

@@ -1,78 +1,32 @@
+from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any, cast
 
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import QuerySet
+from django.db.models import Model, Q, QuerySet
+from django.forms import ModelForm
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils.functional import cached_property
+from django.utils.html import format_html
 
-from . import blocklist, permissions
-from .addresses import InvalidInput, parse_target
+from . import permissions
+from .blocking import changes
+from .blocking.admin import TargetFormMixin
+from .blocking.blocklist import blocklist
 from .detection import triage
 from .models import (
     AllowedIP,
-    BlockedIP,
     RequestLog,
     RequestRollup,
     RollupKind,
     SuspicionStatus,
     SuspiciousIP,
 )
-
-
-class TargetFormMixin:
-    """Validate and normalise the address field exactly as the commands do."""
-
-    def get_form(self, request, obj=None, **kwargs):
-        form = super().get_form(request, obj, **kwargs)
-        original_clean = form.clean
-
-        def clean(self):
-            data = original_clean(self)
-            if data.get("ip_address"):
-                try:
-                    data["ip_address"] = parse_target(data["ip_address"])
-                    self.instance.ip_address = data["ip_address"]
-                except InvalidInput as error:
-                    self.add_error("ip_address", str(error))
-            return data
-
-        form.clean = clean
-        return form
-
-    # Every change reaches the compiled blocklists of all processes.
-    def save_model(self, request: HttpRequest, obj, form, change) -> None:
-        super().save_model(request, obj, form, change)
-        blocklist.announce_change()
-
-    def delete_model(self, request: HttpRequest, obj) -> None:
-        super().delete_model(request, obj)
-        blocklist.announce_change()
-
-    def delete_queryset(self, request: HttpRequest, queryset) -> None:
-        super().delete_queryset(request, queryset)
-        blocklist.announce_change()
-
-
-@admin.register(BlockedIP)
-class BlockedIPAdmin(TargetFormMixin, admin.ModelAdmin):
-    list_display = [
-        "ip_address",
-        "reason",
-        "source",
-        "created_at",
-        "expires_at",
-        "is_active",
-        "strikes",
-    ]
-    list_filter = ["source", ("expires_at", admin.EmptyFieldListFilter)]
-    readonly_fields = ["strikes"]
-    search_fields = ["ip_address", "reason"]
-    date_hierarchy = "created_at"
-
-    @admin.display(boolean=True)
-    def is_active(self, obj: BlockedIP) -> bool:
-        return obj.is_active
+from .requestlog import traffic
 
 
 @admin.register(AllowedIP)
@@ -81,15 +35,23 @@ class AllowedIPAdmin(TargetFormMixin, admin.ModelAdmin):
     search_fields = ["ip_address", "reason"]
 
 
+def cut(text: str, length: int) -> str:
+    return text if len(text) <= length else text[: length - 1] + "…"
+
+
 class CappedCountPaginator(Paginator):
-    """Counts at most CAP rows: a full COUNT(*) over millions of log rows on every page view
-    is what makes log admins time out."""
+    """Counts at most CAP rows past the page asked for: a full COUNT(*) over millions of log
+    rows on every page view is what makes log admins time out, and a fixed cap made every page
+    past it a 404."""
 
     CAP = 10_000
+    page_asked = 1
 
     @cached_property
     def count(self) -> int:
-        return self.object_list[: self.CAP].count()
+        return cast(QuerySet, self.object_list)[
+            : self.page_asked * self.per_page + self.CAP
+        ].count()
 
 
 class StatusFilter(admin.SimpleListFilter):
@@ -98,10 +60,10 @@ class StatusFilter(admin.SimpleListFilter):
     CLASSES = {"2xx": (200, 300), "3xx": (300, 400), "4xx": (400, 500), "5xx": (500, 600)}
     CODES = ["403", "404", "429"]
 
-    def lookups(self, request, model_admin):
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
         return [(k, k) for k in self.CLASSES] + [(code, code) for code in self.CODES]
 
-    def queryset(self, request, queryset: QuerySet) -> QuerySet:
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         value = self.value()
         if value in self.CLASSES:
             low, high = self.CLASSES[value]
@@ -111,15 +73,50 @@ class StatusFilter(admin.SimpleListFilter):
         return queryset
 
 
+class TrafficFilter(admin.SimpleListFilter):
+    """Visitors unless asked: the operator's own requests (staff users, the console's pages
+    and the app's static files) would fill the first pages. The admin's login stays."""
+
+    title = "traffic"
+    parameter_name = "traffic"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [("own", "The operator's own"), ("all", "All")]
+
+    def choices(self, changelist: Any) -> Iterator[Any]:
+        value = self.value()
+        yield {
+            "selected": value is None,
+            "query_string": changelist.get_query_string(remove=[self.parameter_name]),
+            "display": "Visitors",
+        }
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": value == lookup,
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        staff = get_user_model().objects.filter(is_staff=True).values("pk")
+        own = Q(user_id__in=staff)
+        for prefix in traffic.console_prefixes():
+            own |= Q(path__startswith=prefix)
+        value = self.value()
+        if value == "all":
+            return queryset
+        return queryset.filter(own) if value == "own" else queryset.exclude(own)
+
+
 class MethodFilter(admin.SimpleListFilter):
     title = "method"
     parameter_name = "method"
     METHODS = ["GET", "POST", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
-    def lookups(self, request, model_admin):
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
         return [(m, m) for m in self.METHODS]
 
-    def queryset(self, request, queryset: QuerySet) -> QuerySet:
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         return queryset.filter(method=self.value()) if self.value() else queryset
 
 
@@ -129,7 +126,7 @@ class CountryFilter(admin.SimpleListFilter):
     title = "country"
     parameter_name = "country"
 
-    def lookups(self, request, model_admin):
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
         codes = (
             RequestRollup.objects.filter(kind=RollupKind.COUNTRY)
             .exclude(key="")
@@ -139,7 +136,7 @@ class CountryFilter(admin.SimpleListFilter):
         )
         return [(code, code) for code in codes]
 
-    def queryset(self, request, queryset: QuerySet) -> QuerySet:
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         return queryset.filter(country_code=self.value()) if self.value() else queryset
 
 
@@ -147,16 +144,18 @@ class CountryFilter(admin.SimpleListFilter):
 class RequestLogAdmin(admin.ModelAdmin):
     list_display = [
         "timestamp",
-        "ip_address",
+        "address",
         "method",
         "short_path",
+        "short_query",
         "status_code",
         "country",
         "city",
         "username",
+        "short_agent",
         "blocked",
     ]
-    list_filter = [StatusFilter, MethodFilter, CountryFilter, "blocked"]
+    list_filter = [TrafficFilter, StatusFilter, MethodFilter, CountryFilter, "blocked"]
     search_fields = ["=ip_address", "path"]
     date_hierarchy = "timestamp"
     paginator = CappedCountPaginator
@@ -165,12 +164,36 @@ class RequestLogAdmin(admin.ModelAdmin):
 
     @admin.display(description="path")
     def short_path(self, obj: RequestLog) -> str:
-        return obj.path if len(obj.path) <= 80 else obj.path[:79] + "…"
+        return cut(obj.path, 80)
+
+    @admin.display(description="query")
+    def short_query(self, obj: RequestLog) -> str:
+        return cut(obj.query, 60)
+
+    @admin.display(description="user agent")
+    def short_agent(self, obj: RequestLog) -> str:
+        return cut(obj.user_agent, 50)
+
+    @admin.display(description="IP address", ordering="ip_address")
+    def address(self, obj: RequestLog) -> str:
+        if not obj.ip_address:
+            return "-"
+        return format_html(
+            '<a href="{}">{}</a>', reverse("security:ip", args=[obj.ip_address]), obj.ip_address
+        )
+
+    def get_paginator(
+        self, request: HttpRequest, queryset: QuerySet, per_page: int, *args: Any, **kwargs: Any
+    ) -> Paginator:
+        paginator = super().get_paginator(request, queryset, per_page, *args, **kwargs)
+        page = request.GET.get("p", "1")
+        paginator.page_asked = int(page)  # type: ignore[attr-defined]  # read by CappedCountPaginator if page.isdigit() and len(page) < 9 else 1
+        return paginator
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
 
@@ -184,7 +207,7 @@ class SuspiciousIPAdmin(admin.ModelAdmin):
         "window_start",
         "last_seen",
         "detected_by",
-        "status",
+        "blocklist_status",
         "would_block",
     ]
     list_filter = ["reason", "status", "detected_by", "would_block"]
@@ -204,6 +227,31 @@ class SuspiciousIPAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    @admin.display(description="status")
+    def blocklist_status(self, obj: SuspiciousIP) -> str:
+        # What the blocklist does now, not what was once decided: a block ends or is removed.
+        if blocklist.is_blocked(obj.ip_address):
+            return "blocked"
+        if obj.status == SuspicionStatus.BLOCKED:
+            return "not blocked (its block ended or was removed)"
+        return obj.get_status_display()
+
+    def save_model(
+        self, request: HttpRequest, obj: SuspiciousIP, form: ModelForm, change: bool
+    ) -> None:
+        """Setting Status to Blocked blocks the address for 24 hours (and Allowlisted
+        allowlists it), through the same code as the commands."""
+        if "status" in form.changed_data and obj.status == SuspicionStatus.BLOCKED:
+            if not self.has_block_permission(request):
+                raise PermissionDenied
+            triage.block_flagged([obj.ip_address], "flagged: " + obj.reason, triage.ONE_CLICK_BLOCK)
+            self.message_user(request, f"Blocked {obj.ip_address} for 24 hours.", messages.SUCCESS)
+        elif "status" in form.changed_data and obj.status == SuspicionStatus.ALLOWLISTED:
+            if not self.has_allowlist_permission(request):
+                raise PermissionDenied
+            changes.allow([obj.ip_address], reason="allowlisted from the suspicious IPs")
+        super().save_model(request, obj, form, change)
 
     # Each action needs the permission of what it changes (security.permissions).
     def has_block_permission(self, request: HttpRequest) -> bool:
@@ -238,7 +286,7 @@ class SuspiciousIPAdmin(admin.ModelAdmin):
     )
     def allowlist(self, request: HttpRequest, queryset: QuerySet) -> None:
         ips = self._ips(queryset)
-        blocklist.allow(ips, reason="allowlisted from the suspicious IPs")
+        changes.allow(ips, reason="allowlisted from the suspicious IPs")
         triage.set_status(ips, SuspicionStatus.ALLOWLISTED)
         self.message_user(request, f"Allowlisted {len(ips)} IP(s).", messages.SUCCESS)
 

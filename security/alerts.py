@@ -9,11 +9,14 @@ that goes out.
 
 import logging
 import time
+from datetime import datetime
+from typing import Any
 
 import requests
+from django.urls import NoReverseMatch, reverse
 from redis.exceptions import RedisError
 
-from . import metrics
+from . import erasure, metrics
 from .conf import conf
 from .models import BlockedIP, SuspiciousIP
 from .queueing import send_by_name
@@ -29,11 +32,31 @@ SUPPRESSED_KEY = "security:alerts:suppressed"
 SHOWN_TARGETS = 10
 
 
-def flagged_event(suspicious: SuspiciousIP, **_arguments) -> dict:
-    signature = f" ({suspicious.signature})" if suspicious.signature else ""
+def slack_text(value: object) -> str:
+    """Text as Slack's mrkdwn shows it: `<`, `>` and `&` are markup there (`<!channel>` pings
+    everyone, `<https://evil.example|click>` is a link), and request text reaches alerts."""
+    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def address_link(ip: str) -> str:
+    """The address as a link to its page in the console when SECURITY_CONSOLE_URL says where
+    the console is, else the plain (escaped) address."""
+    base = conf.CONSOLE_URL.rstrip("/")
+    if not base:
+        return slack_text(ip)
+    try:
+        path = reverse("security:ip", args=[ip])
+    except NoReverseMatch:
+        return slack_text(ip)
+    return f"<{base}{path}|{slack_text(ip)}>"
+
+
+def flagged_event(suspicious: SuspiciousIP, **_arguments: Any) -> dict:
+    signature = f" ({slack_text(suspicious.signature)})" if suspicious.signature else ""
     return {
         "event": "ip_flagged",
-        "text": f"Flagged {suspicious.ip_address}: {suspicious.get_reason_display()}{signature}",
+        "text": f"Flagged {address_link(suspicious.ip_address)}: "
+        f"{slack_text(suspicious.get_reason_display())}{signature}",
         "ip_address": suspicious.ip_address,
         "reason": suspicious.reason,
         "signature": suspicious.signature,
@@ -42,16 +65,19 @@ def flagged_event(suspicious: SuspiciousIP, **_arguments) -> dict:
 
 
 def _listed(targets: list[str]) -> str:
-    shown = ", ".join(targets[:SHOWN_TARGETS])
+    shown = ", ".join(address_link(target) for target in targets[:SHOWN_TARGETS])
     more = len(targets) - SHOWN_TARGETS
     return shown + (f" and {more} more" if more > 0 else "")
 
 
-def blocked_event(targets: list[str], reason: str, expires_at, source: str, **_arguments) -> dict:
+def blocked_event(
+    targets: list[str], reason: str, expires_at: datetime | None, source: str, **_arguments: Any
+) -> dict:
     until = f" until {expires_at:%Y-%m-%d %H:%M} UTC" if expires_at else ""
     return {
         "event": "ip_blocked",
-        "text": f"Blocked {_listed(targets)} ({source}{until}): {reason or 'no reason given'}",
+        "text": f"Blocked {_listed(targets)} ({slack_text(source)}{until}): "
+        f"{slack_text(reason or 'no reason given')}",
         "targets": targets[:100],
         "count": len(targets),
         "reason": reason,
@@ -60,7 +86,7 @@ def blocked_event(targets: list[str], reason: str, expires_at, source: str, **_a
     }
 
 
-def unblocked_event(targets: list[str], removed: int, **_arguments) -> dict:
+def unblocked_event(targets: list[str], removed: int, **_arguments: Any) -> dict:
     return {
         "event": "ip_unblocked",
         "text": f"Unblocked {_listed(targets)}",
@@ -97,7 +123,15 @@ def queue(event: dict) -> None:
 
 
 def deliver(event: dict) -> None:
-    """POST the event; raise on failure so Dramatiq retries with backoff."""
+    """POST the event; raise on failure so Dramatiq retries with backoff. An event naming an
+    address forgotten since it was queued is dropped (forget_ip)."""
+    try:
+        erased = erasure.erased_networks()
+    except RedisError:
+        erased = None
+    if erased is not None and erasure.names_erased(erasure.event_addresses(event), erased):
+        metrics.add_to_site_counters({"alert:erased": 1})
+        return
     try:
         response = requests.post(
             conf.ALERT_WEBHOOK_URL, json=event, timeout=(2.0, conf.ALERT_WEBHOOK_TIMEOUT)

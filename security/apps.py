@@ -7,6 +7,8 @@ class SecurityConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import alerts, checks  # noqa: F401  (checks registers the system checks)
+        # The checks modules register the system checks, account_limits its receiver.
+        from . import account_limits, alerts, checks, setting_checks  # noqa: F401
+        from .detection import setting_checks as detection_checks  # noqa: F401
 
         alerts.connect()

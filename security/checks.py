@@ -3,8 +3,13 @@ the app, caught at start. Ids are the app's own (`ip_tracking.*`): Django alread
 `security.W001`..., and silencing one would silence both."""
 
 import os
+import re
+import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+from django.apps import AppConfig
 from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
@@ -21,6 +26,10 @@ OUR_MIDDLEWARE = [
     "security.middleware.RateLimitMiddleware",
 ]
 PERIODIQ_MIDDLEWARE = "periodiq.PeriodiqMiddleware"
+# A missing GeoIP database is news where a site's health is looked at (check, a server or the
+# worker starting), not on every command an operator or cron runs (migrate, block_ip, the
+# scheduler). None: the checks run outside a command (a test), and say it.
+GEOIP_WARNING_COMMANDS = {None, "check", "runserver", "rundramatiq"}
 UNSHARED_CACHES = (
     "django.core.cache.backends.locmem.LocMemCache",
     "django.core.cache.backends.dummy.DummyCache",
@@ -28,7 +37,9 @@ UNSHARED_CACHES = (
 
 
 @checks.register(checks.Tags.security)
-def check_middleware(app_configs, **kwargs) -> list[checks.CheckMessage]:
+def check_middleware(
+    app_configs: Sequence[AppConfig] | None, **kwargs: Any
+) -> list[checks.CheckMessage]:
     middleware = list(settings.MIDDLEWARE)
     positions = [middleware.index(m) if m in middleware else -1 for m in OUR_MIDDLEWARE]
     if -1 not in positions and positions == sorted(positions) and positions[0] == 0:
@@ -43,7 +54,9 @@ def check_middleware(app_configs, **kwargs) -> list[checks.CheckMessage]:
 
 
 @checks.register(checks.Tags.security)
-def check_trusted_proxies(app_configs, **kwargs) -> list[checks.CheckMessage]:
+def check_trusted_proxies(
+    app_configs: Sequence[AppConfig] | None, **kwargs: Any
+) -> list[checks.CheckMessage]:
     try:
         trust = compile_trust(conf.TRUSTED_PROXIES)
     except ImproperlyConfigured as error:
@@ -69,8 +82,31 @@ def check_trusted_proxies(app_configs, **kwargs) -> list[checks.CheckMessage]:
     return errors
 
 
+WSGI_HEADER = re.compile(r"HTTP_[A-Z0-9_]+")
+
+
+@checks.register(checks.Tags.security)
+def check_forwarded_header(
+    app_configs: Sequence[AppConfig] | None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    header = conf.FORWARDED_HEADER
+    if isinstance(header, str) and WSGI_HEADER.fullmatch(header):
+        return []
+    return [
+        checks.Error(
+            f"SECURITY_FORWARDED_HEADER is {header!r}, which no request carries: behind a proxy "
+            "every client would be the proxy.",
+            hint="Give the header's WSGI name: HTTP_X_FORWARDED_FOR, HTTP_FORWARDED (RFC 7239), "
+            "HTTP_X_REAL_IP, HTTP_CF_CONNECTING_IP, ...",
+            id=f"{PREFIX}.E020",
+        )
+    ]
+
+
 @checks.register(checks.Tags.security, deploy=True)
-def check_proxies_configured(app_configs, **kwargs) -> list[checks.CheckMessage]:
+def check_proxies_configured(
+    app_configs: Sequence[AppConfig] | None, **kwargs: Any
+) -> list[checks.CheckMessage]:
     if conf.TRUSTED_PROXIES:
         return []
     return [
@@ -86,7 +122,9 @@ def check_proxies_configured(app_configs, **kwargs) -> list[checks.CheckMessage]
 
 
 @checks.register()
-def check_dramatiq(app_configs, **kwargs) -> list[checks.CheckMessage]:
+def check_dramatiq(
+    app_configs: Sequence[AppConfig] | None, **kwargs: Any
+) -> list[checks.CheckMessage]:
     errors: list[checks.CheckMessage] = []
     if "django_dramatiq" not in settings.INSTALLED_APPS:
         errors.append(
@@ -121,9 +159,11 @@ def check_dramatiq(app_configs, **kwargs) -> list[checks.CheckMessage]:
 
 
 @checks.register(checks.Tags.caches)
-def check_ratelimit_cache(app_configs, **kwargs) -> list[checks.CheckMessage]:
+def check_ratelimit_cache(
+    app_configs: Sequence[AppConfig] | None, **kwargs: Any
+) -> list[checks.CheckMessage]:
     alias = getattr(settings, "RATELIMIT_USE_CACHE", "default")
-    backend = settings.CACHES.get(alias, {}).get("BACKEND", "")
+    backend = str(settings.CACHES.get(alias, {}).get("BACKEND", ""))
     if backend not in UNSHARED_CACHES:
         return []
     return [
@@ -137,24 +177,40 @@ def check_ratelimit_cache(app_configs, **kwargs) -> list[checks.CheckMessage]:
     ]
 
 
+def running_command() -> str | None:
+    """The manage.py (django-admin, python -m django) subcommand this process runs; None in
+    anything else (a test calling the checks, a server importing the app)."""
+    program = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
+    if program is None or len(sys.argv) < 2:
+        return None
+    if program.name in ("manage.py", "django-admin") or program.parent.name == "django":
+        return sys.argv[1]
+    return None
+
+
 @checks.register()
-def check_geoip_database(app_configs, **kwargs) -> list[checks.CheckMessage]:
+def check_geoip_database(
+    app_configs: Sequence[AppConfig] | None, **kwargs: Any
+) -> list[checks.CheckMessage]:
     path = Path(conf.GEOIP_PATH) / conf.GEOIP_CITY
-    if path.is_file():
+    if path.is_file() or running_command() not in GEOIP_WARNING_COMMANDS:
         return []
     return [
         checks.Warning(
             f"No GeoIP database at {path}: geolocation uses the HTTP API only"
             + ("" if conf.GEO_API_URL else ", which is switched off"),
-            hint="Run scripts/update_geodb.sh with MAXMIND_ACCOUNT_ID and MAXMIND_LICENSE_KEY.",
+            hint="Run `manage.py update_geodb` with MAXMIND_ACCOUNT_ID and MAXMIND_LICENSE_KEY set "
+            "(a free GeoLite2 account).",
             id=f"{PREFIX}.W001",
         )
     ]
 
 
 @checks.register()
-def check_geo_rule_databases(app_configs, **kwargs) -> list[checks.CheckMessage]:
-    warnings = []
+def check_geo_rule_databases(
+    app_configs: Sequence[AppConfig] | None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    warnings: list[checks.CheckMessage] = []
     needs = [
         (conf.BLOCK_COUNTRIES or conf.ALLOW_COUNTRIES, conf.GEOIP_CITY, "country", "W004"),
         (conf.BLOCK_ASNS, conf.GEOIP_ASN, "network (ASN)", "W005"),
@@ -166,7 +222,7 @@ def check_geo_rule_databases(app_configs, **kwargs) -> list[checks.CheckMessage]
                 checks.Warning(
                     f"{kind.capitalize()} rules are configured but {path} is missing: no client "
                     f"is allowed or refused by {kind} until it is there.",
-                    hint="Run scripts/update_geodb.sh (it fetches GeoLite2-City and GeoLite2-ASN).",
+                    hint="Run `manage.py update_geodb` (it fetches GeoLite2-City and -ASN).",
                     id=f"{PREFIX}.{number}",
                 )
             )
@@ -174,7 +230,9 @@ def check_geo_rule_databases(app_configs, **kwargs) -> list[checks.CheckMessage]
 
 
 @checks.register(checks.Tags.security)
-def check_metrics(app_configs, **kwargs) -> list[checks.CheckMessage]:
+def check_metrics(
+    app_configs: Sequence[AppConfig] | None, **kwargs: Any
+) -> list[checks.CheckMessage]:
     errors: list[checks.CheckMessage] = []
     try:
         NetworkSet(conf.METRICS_NETWORKS)
@@ -197,3 +255,32 @@ def check_metrics(app_configs, **kwargs) -> list[checks.CheckMessage]:
             )
         )
     return errors
+
+
+WHITENOISE = "whitenoise.middleware.WhiteNoiseMiddleware"
+CONSOLE_ASSET = Path("security") / "dashboard.js"
+
+
+@checks.register()
+def check_static_files(app_configs: object, **kwargs: object) -> list[checks.CheckMessage]:
+    """With DEBUG off nothing in Django serves /static/: the console's pages would be bare."""
+    if settings.DEBUG:
+        return []  # runserver serves them (django.contrib.staticfiles)
+    whitenoise = WHITENOISE in settings.MIDDLEWARE
+    if whitenoise and getattr(settings, "WHITENOISE_USE_FINDERS", False):
+        return []
+    root = getattr(settings, "STATIC_ROOT", None)
+    if root and (Path(root) / CONSOLE_ASSET).is_file():
+        return []  # collected: WhiteNoise, or the web server in front, serves STATIC_ROOT
+    where = f"{root}/{CONSOLE_ASSET}" if root else "STATIC_ROOT (not set)"
+    return [
+        checks.Warning(
+            f"The console's static files will not be served: DEBUG is off, "
+            f"{'' if whitenoise else 'no WhiteNoise middleware, '}and {where} is not there, "
+            "so the dashboard's charts and styles 404.",
+            hint=f"Add {WHITENOISE!r} to MIDDLEWARE right after the app's middleware (pip "
+            "install whitenoise), or set STATIC_ROOT, run manage.py collectstatic and serve "
+            "that folder at STATIC_URL from your web server.",
+            id=f"{PREFIX}.W007",
+        )
+    ]

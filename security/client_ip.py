@@ -12,19 +12,20 @@ and test completely:
    and is ignored. A header of any length is read from its right end with bounded work: the
    right-most hops are the ones the proxies wrote.
 3. A malformed hop stops the walk: the last trusted hop is answerable for it, so it is the
-   client we attribute the request to.
+   client we attribute the request to. If the right-most hop itself (written by the proxy
+   that connected) names no address, the client is unknown, never the proxy.
+   `SECURITY_FORWARDED_HEADER = "HTTP_FORWARDED"` reads RFC 7239 elements (`for=...;proto=`).
 4. When no address can be named (a unix-socket peer that is not trusted, or a trusted one that
    sent no header), the client is None and the request is refused (security.middleware).
 """
 
-import ipaddress
 from functools import lru_cache
 from typing import NamedTuple
 
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest
 
-from .addresses import IPAddress, IPNetwork, parse_peer, peer_text
+from .addresses import IPAddress, IPNetwork, parse_network, parse_peer, peer_text
 from .conf import conf
 
 _UNSET = object()
@@ -57,12 +58,17 @@ def compile_trust(entries: tuple[str, ...]) -> Trust:
             unix = True
             continue
         try:
-            networks.append(ipaddress.ip_network(entry, strict=False))
+            # Normalised as clients are: a proxy on a dual-stack listener is written
+            # ::ffff:127.0.0.1, and the peer it matches arrives as 127.0.0.1.
+            networks.append(parse_network(entry))
         except ValueError as error:
             raise ImproperlyConfigured(
                 f"SECURITY_TRUSTED_PROXIES: {entry!r} is not an IP address, network or 'unix'"
             ) from error
     return Trust(tuple(networks), unix)
+
+
+RFC7239_HEADER = "HTTP_FORWARDED"
 
 
 def forwarded_hops(header: str) -> list[str]:
@@ -73,6 +79,19 @@ def forwarded_hops(header: str) -> list[str]:
     if len(tail) < len(header):
         hops = hops[1:]
     return hops[-MAX_HOPS:]
+
+
+def rfc7239_for(element: str) -> str:
+    """The node an RFC 7239 element names: `for=192.0.2.60;proto=http;by=203.0.113.43` and
+    `For="[2001:db8:cafe::17]:4711"` give the address text; an element without `for=` gives
+    ''. Obfuscated identifiers (`_hidden`, `unknown`) are returned as they are and name no
+    address. Commas inside quotes are not honoured: only the client writes such a thing, on
+    the left of what the proxies appended, and splitting it wrongly moves nothing rightwards."""
+    for pair in element.split(";"):
+        name, _, value = pair.partition("=")
+        if name.strip().lower() == "for":
+            return value.strip()
+    return ""
 
 
 def resolve_client_ip(meta: dict, trusted_proxies: tuple[str, ...], header: str) -> str | None:
@@ -89,10 +108,18 @@ def resolve_client_ip(meta: dict, trusted_proxies: tuple[str, ...], header: str)
         client = None
     else:
         return None
-    for hop in reversed(forwarded_hops(str(meta.get(header) or ""))):
+    value = str(meta.get(header) or "")
+    if not value.strip():
+        return None if client is None else str(client)  # the proxy's own request
+    hops = forwarded_hops(value)
+    if header == RFC7239_HEADER:
+        hops = [rfc7239_for(hop) for hop in hops]
+    for position, hop in enumerate(reversed(hops)):
         address = parse_peer(hop)
         if address is None:
-            break
+            # The proxy that connected wrote the right-most hop: if even that names no one,
+            # the client is unknown, never the proxy (whose identity everyone would share).
+            return None if position == 0 else (None if client is None else str(client))
         client = address
         if not trust.trusts(address):
             break
@@ -107,6 +134,7 @@ def get_client_ip(request: HttpRequest) -> str | None:
     proxies = conf.TRUSTED_PROXIES
     header = conf.FORWARDED_HEADER if proxies else ""
     ip = resolve_client_ip(request.META, proxies, header)
+    # Like request.htmx: an attribute of ours, which HttpRequest does not declare.
     request.client_ip = ip  # type: ignore[attr-defined]
     return ip
 

@@ -2,6 +2,15 @@
 
 from django.conf import settings
 
+from .defaults import (
+    DEFAULT_MASKED_PARAMETERS,
+    DEFAULT_MASKED_PATH_PATTERNS,
+    DEFAULT_MASKED_URL_KWARGS,
+    DEFAULT_RATELIMIT_VIEWS,
+    DEFAULT_REDIS_CLIENT_OPTIONS,
+    DEFAULT_USERNAME_FIELDS,
+)
+
 
 class SecuritySettings:
     @property
@@ -24,17 +33,27 @@ class SecuritySettings:
     @property
     def REDIS_CLIENT_OPTIONS(self) -> dict:
         # Short socket timeouts: a Redis that hangs must cost a request milliseconds, not seconds.
-        return dict(
-            getattr(
-                settings,
-                "REDIS_CLIENT_OPTIONS",
-                {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
-            )
-        )
+        return dict(getattr(settings, "REDIS_CLIENT_OPTIONS", DEFAULT_REDIS_CLIENT_OPTIONS))
 
     @property
     def LOG_STREAM(self) -> str:
         return getattr(settings, "SECURITY_LOG_STREAM", "security:requestlog")
+
+    @property
+    def LOG_MASKED_PARAMETERS(self) -> tuple[str, ...]:
+        # Query parameters named by (or made of) these words are logged as [masked].
+        return tuple(getattr(settings, "SECURITY_LOG_MASKED_PARAMETERS", DEFAULT_MASKED_PARAMETERS))
+
+    @property
+    def LOG_MASKED_URL_KWARGS(self) -> tuple[str, ...]:
+        # URL keyword arguments whose values are secrets (Django's reset views: token).
+        return tuple(getattr(settings, "SECURITY_LOG_MASKED_URL_KWARGS", DEFAULT_MASKED_URL_KWARGS))
+
+    @property
+    def LOG_MASKED_PATH_PATTERNS(self) -> tuple[str, ...]:
+        # Regular expressions for secrets in paths that did not resolve, and in referers.
+        patterns = getattr(settings, "SECURITY_LOG_MASKED_PATH_PATTERNS", None)
+        return tuple(DEFAULT_MASKED_PATH_PATTERNS if patterns is None else patterns)
 
     @property
     def LOG_FLUSH_INTERVAL(self) -> float:
@@ -54,9 +73,23 @@ class SecuritySettings:
         return float(getattr(settings, "SECURITY_LOG_CLAIM_IDLE_SECONDS", 60))
 
     @property
+    def LOG_REPLICA_ACKS(self) -> int:
+        # Replicas that must confirm a flushed batch (WAIT) before the web process forgets it:
+        # 1 behind Sentinel (a failover would otherwise lose what was not replicated yet).
+        default = 1 if self.REDIS_URL.split("://", 1)[0].endswith("+sentinel") else 0
+        return int(getattr(settings, "SECURITY_LOG_REPLICA_ACKS", default))
+
+    @property
+    def LOG_REPLICA_WAIT(self) -> float:
+        # How long a flush waits for them: below the Redis socket time-out.
+        return float(getattr(settings, "SECURITY_LOG_REPLICA_WAIT", 0.2))
+
+    @property
     def LOG_DRAIN_LINGER(self) -> float:
-        # How long a drain waits for a new entry before it ends (below the Redis socket timeout).
-        return float(getattr(settings, "SECURITY_LOG_DRAIN_LINGER", 0.4))
+        # How long a drain waits for a new entry before it ends: longer than the flush interval,
+        # so that one drain keeps up with steady traffic rather than each flush waking another
+        # (a wake-up can land on a worker that cannot reach the database).
+        return float(getattr(settings, "SECURITY_LOG_DRAIN_LINGER", 1.5))
 
     @property
     def DRAIN_TRANSACTION_TIMEOUT(self) -> float:
@@ -77,6 +110,12 @@ class SecuritySettings:
         # None: keep full addresses as long as the rows themselves (LOG_RETENTION_DAYS).
         value = getattr(settings, "SECURITY_ANONYMIZE_AFTER_DAYS", None)
         return None if value is None else int(value)
+
+    @property
+    def ANALYTICS_OWN_PATHS(self) -> tuple[str, ...]:
+        # Path prefixes counted as the operator's own traffic, beyond the admin, the app's
+        # pages and its static files (requestlog/traffic.py).
+        return tuple(getattr(settings, "SECURITY_ANALYTICS_OWN_PATHS", ()))
 
     @property
     def ROLLUP_RETENTION_DAYS(self) -> int:
@@ -117,9 +156,24 @@ class SecuritySettings:
         return frozenset(int(n) for n in getattr(settings, "SECURITY_BLOCK_ASNS", ()))
 
     @property
+    def FEEDS(self) -> dict[str, dict]:
+        # Threat feeds by name (blocking/feeds.py); ip_tracking.E009 checks each entry.
+        return getattr(settings, "SECURITY_FEEDS", None) or {}
+
+    @property
+    def EXPORT(self) -> dict:
+        # The edge export after every change (blocking/export.py); {}: none.
+        return getattr(settings, "SECURITY_EXPORT", None) or {}
+
+    @property
     def ALERT_WEBHOOK_URL(self) -> str:
         # Slack-compatible incoming webhook; "" sends no alerts.
         return getattr(settings, "SECURITY_ALERT_WEBHOOK_URL", "")
+
+    @property
+    def CONSOLE_URL(self) -> str:
+        # Where the console is reachable ("https://example.org"): alerts link to address pages.
+        return getattr(settings, "SECURITY_CONSOLE_URL", "")
 
     @property
     def ALERT_WEBHOOK_PER_MINUTE(self) -> int:
@@ -187,25 +241,24 @@ class SecuritySettings:
         return getattr(settings, "SECURITY_RATE_AUTHENTICATED", "10/m")
 
     @property
+    def RATE_ACCOUNT_FAILURES(self) -> str:
+        # Failed logins per account, from all clients together (credential stuffing).
+        return getattr(settings, "SECURITY_RATE_ACCOUNT_FAILURES", "10/15m")
+
+    @property
+    def RATELIMIT_USERNAME_FIELDS(self) -> tuple[str, ...]:
+        # The POST fields a login form names the account in.
+        fields = getattr(settings, "SECURITY_RATELIMIT_USERNAME_FIELDS", DEFAULT_USERNAME_FIELDS)
+        return tuple(fields)
+
+    @property
     def RATELIMIT_FAIL_OPEN(self) -> bool:
         return bool(getattr(settings, "SECURITY_RATELIMIT_FAIL_OPEN", True))
 
     @property
     def RATELIMIT_VIEWS(self) -> tuple[str, ...]:
         # URL names (namespace:name) whose POSTs are limited: every way in to an account.
-        return tuple(
-            getattr(
-                settings,
-                "SECURITY_RATELIMIT_VIEWS",
-                (
-                    "login",
-                    "admin:login",
-                    "password_reset",
-                    "admin_password_reset",
-                    "password_reset_confirm",
-                ),
-            )
-        )
+        return tuple(getattr(settings, "SECURITY_RATELIMIT_VIEWS", DEFAULT_RATELIMIT_VIEWS))
 
     @property
     def RATELIMIT_PATHS(self) -> tuple[str, ...]:

@@ -1,17 +1,17 @@
 """Download, verify and atomically install MaxMind's GeoLite2 City and ASN databases.
 
-Run by scripts/update_geodb.sh (no Django needed). Each old database stays in place unless the
-new one downloaded completely, matched its published SHA-256 and opened as the right kind.
-MAXMIND_EDITIONS (default "GeoLite2-City GeoLite2-ASN") chooses which; the ASN database is
-needed only for SECURITY_BLOCK_ASNS.
+Run by `manage.py update_geodb` (and so by scripts/update_geodb.sh). Each old database stays in
+place unless the new one downloaded completely, matched its published SHA-256 and opened as the
+right kind. MAXMIND_EDITIONS (default "GeoLite2-City GeoLite2-ASN") chooses which; the ASN
+database is needed only for SECURITY_BLOCK_ASNS.
 """
 
 import hashlib
 import io
 import os
-import sys
 import tarfile
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import maxminddb
@@ -116,12 +116,12 @@ def update(
     return target
 
 
-def main() -> int:
-    destination = Path(os.environ.get("GEOIP_PATH") or Path(__file__).parent.parent / "geo_data")
-    editions = (os.environ.get("MAXMIND_EDITIONS") or DEFAULT_EDITIONS).split()
-    for edition in editions:
+def update_from_environment(destination: Path, editions: list[str] | None = None) -> Iterator[Path]:
+    """Each edition in turn (MAXMIND_EDITIONS unless given) with the MAXMIND_* credentials,
+    yielding what it installed; the first failure raises UpdateError naming its edition."""
+    for edition in editions or (os.environ.get("MAXMIND_EDITIONS") or DEFAULT_EDITIONS).split():
         try:
-            target = update(
+            yield update(
                 os.environ.get("MAXMIND_DOWNLOAD_URL") or DEFAULT_URL,
                 os.environ.get("MAXMIND_ACCOUNT_ID", ""),
                 os.environ.get("MAXMIND_LICENSE_KEY", ""),
@@ -129,14 +129,4 @@ def main() -> int:
                 edition,
             )
         except UpdateError as error:
-            print(
-                f"update_geodb: {edition}: {error}; the current database was left in place",
-                file=sys.stderr,
-            )
-            return 1
-        print(f"update_geodb: installed {target}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+            raise UpdateError(f"{edition}: {error}") from error

@@ -10,7 +10,7 @@ healthy one), and only a process that never loaded its blocklist (every page a 5
 from django.db import DatabaseError, connection
 from redis.exceptions import RedisError
 
-from .blocklist import blocklist
+from .blocking.blocklist import blocklist
 from .redis_client import get_redis
 
 

@@ -34,6 +34,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from redis.exceptions import RedisError
 
 from .matcher import NetworkSet
+from .models import BlockedIP
 from .redis_client import get_redis
 from .requestlog import keys
 
@@ -191,12 +192,13 @@ class SiteCollector:
         )
 
     def _from_database(self) -> Iterator[Metric]:
-        from .blocklist import active_blocks
-
         up = GaugeMetricFamily("ip_tracking_database_up", "The database answered this scrape.")
         try:
             by_source = dict(
-                active_blocks().values("source").annotate(n=Count("id")).values_list("source", "n")
+                BlockedIP.objects.active()
+                .values("source")
+                .annotate(n=Count("id"))
+                .values_list("source", "n")
             )
         except DatabaseError:
             up.add_metric([], 0)

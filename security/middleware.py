@@ -7,13 +7,15 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
-from . import georules
-from .blocklist import BlocklistUnavailable, blocklist, is_allowlisted, is_blocked
+from . import account_limits
+from .blocking import georules
+from .blocking.blocklist import BlocklistUnavailable, blocklist, is_allowlisted, is_blocked
 from .client_ip import get_client_ip
 from .conf import conf
 from .ratelimits import Limited, check_rate, limited, settings_group, too_many_requests
@@ -26,7 +28,12 @@ GetResponse = Callable[[HttpRequest], HttpResponse | Awaitable[HttpResponse]]
 
 
 class SyncAndAsyncMiddleware:
-    """Django's sync-and-async middleware shape (as django-cors-headers and django-htmx do)."""
+    """Django's sync-and-async middleware shape (as django-cors-headers and django-htmx do).
+
+    get_response is typed as either kind of handler; handle() runs only when it is the sync
+    one and __acall__ only when it is the async one, which mypy cannot follow: the calls there
+    carry `type: ignore` for the other half of the union (a cast() on the hot path costs a call).
+    """
 
     sync_capable = True
     async_capable = True
@@ -37,7 +44,7 @@ class SyncAndAsyncMiddleware:
         if self.async_mode:
             markcoroutinefunction(self)
 
-    def __call__(self, request: HttpRequest):
+    def __call__(self, request: HttpRequest) -> HttpResponse | Awaitable[HttpResponse]:
         if self.async_mode:
             return self.__acall__(request)
         return self.handle(request)
@@ -119,6 +126,7 @@ class BlockedIPMiddleware(SyncAndAsyncMiddleware):
             logger.error("blocklist unavailable: answering 503")
             return plain_response(503, b"Service unavailable\n")
         if blocked or (georules.configured() and not is_allowlisted(ip) and georules.denial(ip)):
+            # Read by the log record (build_record); HttpRequest does not declare it.
             request.security_blocked = True  # type: ignore[attr-defined]
             return plain_response(403, b"Forbidden\n")
         return None
@@ -145,7 +153,8 @@ class RateLimitMiddleware(SyncAndAsyncMiddleware):
     def __init__(self, get_response: GetResponse) -> None:
         super().__init__(get_response)
         if self.async_mode:
-            self.process_view = self.aprocess_view  # type: ignore[method-assign]
+            # Django awaits process_view when it returns a coroutine (async_capable middleware).
+            self.process_view = self.aprocess_view  # type: ignore[method-assign, assignment]
 
     def handle(self, request: HttpRequest) -> HttpResponse:
         return self.get_response(request)  # type: ignore[return-value]
@@ -161,18 +170,30 @@ class RateLimitMiddleware(SyncAndAsyncMiddleware):
             return None
         return settings_group(request, named)
 
-    def process_view(self, request: HttpRequest, view, args, kwargs) -> HttpResponse | None:
+    @staticmethod
+    def retry_after(request: HttpRequest, group: str, methods: tuple[str, ...]) -> int | None:
+        """The client's limit first, then the account's (failed logins from every client)."""
+        wait = check_rate(request, group, methods)
+        if wait is None and request.method == "POST":
+            wait = account_limits.retry_after(request)
+        return wait
+
+    def process_view(
+        self, request: HttpRequest, view: Callable, args: tuple, kwargs: dict[str, Any]
+    ) -> HttpResponse | None:
         named = limited()
         group = self.group_for(request, view, named)
         if group is None:
             return None
-        retry_after = check_rate(request, group, named.methods)
+        retry_after = self.retry_after(request, group, named.methods)
         return None if retry_after is None else too_many_requests(request, retry_after)
 
-    async def aprocess_view(self, request: HttpRequest, view, args, kwargs) -> HttpResponse | None:
+    async def aprocess_view(
+        self, request: HttpRequest, view: Callable, args: tuple, kwargs: dict[str, Any]
+    ) -> HttpResponse | None:
         named = limited()
         group = self.group_for(request, view, named)
         if group is None:
             return None
-        retry_after = await sync_to_async(check_rate)(request, group, named.methods)
+        retry_after = await sync_to_async(self.retry_after)(request, group, named.methods)
         return None if retry_after is None else too_many_requests(request, retry_after)

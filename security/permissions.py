@@ -7,10 +7,13 @@
 | block (dashboard, admin actions)         | security.add_blockedip + change_blockedip |
 | allowlist (admin action)                 | security.add_allowedip + change_allowedip |
 | dismiss (admin action)                   | security.change_suspiciousip             |
+| unblock (address page)                   | security.delete_blockedip                |
+| forget (address page)                    | security.delete_requestlog + delete_suspiciousip |
 """
 
 from collections.abc import Callable
 from functools import wraps
+from typing import Any
 
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
@@ -24,6 +27,8 @@ VIEW_SUSPICIOUS = ("security.view_suspiciousip",)
 BLOCK = ("security.add_blockedip", "security.change_blockedip")
 ALLOWLIST = ("security.add_allowedip", "security.change_allowedip")
 DISMISS = ("security.change_suspiciousip",)
+UNBLOCK = ("security.delete_blockedip",)
+FORGET = ("security.delete_requestlog", "security.delete_suspiciousip")
 
 
 def may(request: HttpRequest, permissions: tuple[str, ...]) -> bool:
@@ -37,7 +42,7 @@ def permission_required(*permissions: str) -> Callable:
 
     def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         @wraps(view)
-        def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             if not request.user.is_authenticated:
                 return redirect_to_login(request.get_full_path(), resolve_url(conf.LOGIN_URL))
             if not may(request, permissions):

@@ -22,12 +22,13 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from functools import lru_cache, wraps
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from asgiref.sync import iscoroutinefunction, sync_to_async
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 from django_ratelimit.core import get_usage
 from redis.exceptions import RedisError
 
@@ -100,19 +101,25 @@ def check_rate(request: HttpRequest, group: str, methods: Sequence[str]) -> int 
 
 
 def too_many_requests(request: HttpRequest, retry_after: int) -> HttpResponse:
-    from .views import ratelimited_response
-
-    return ratelimited_response(request, retry_after)
+    response = render(
+        request, "security/ratelimited.html", {"retry_after": retry_after}, status=429
+    )
+    response["Retry-After"] = str(retry_after)
+    return response
 
 
 def rate_limit(methods: Sequence[str] = ("POST",)) -> Callable:
-    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    # A view is sync or async (it returns a response or a coroutine of one): Callable[..., Any].
+    def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
         group = view_group(view)
+        wrapped: Callable[..., Any]
 
         if iscoroutinefunction(view):
 
             @wraps(view)
-            async def async_wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            async def async_wrapped(
+                request: HttpRequest, *args: Any, **kwargs: Any
+            ) -> HttpResponse:
                 retry_after = await sync_to_async(check_rate)(request, group, methods)
                 if retry_after is not None:
                     return too_many_requests(request, retry_after)
@@ -122,7 +129,7 @@ def rate_limit(methods: Sequence[str] = ("POST",)) -> Callable:
         else:
 
             @wraps(view)
-            def sync_wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            def sync_wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
                 retry_after = check_rate(request, group, methods)
                 if retry_after is not None:
                     return too_many_requests(request, retry_after)
@@ -130,7 +137,8 @@ def rate_limit(methods: Sequence[str] = ("POST",)) -> Callable:
 
             wrapped = sync_wrapped
         # RateLimitMiddleware leaves decorated views to their decorator: one count a request.
-        wrapped.security_rate_limited = True  # type: ignore[attr-defined]
+        # (A marker attribute on a function, which no function type declares.)
+        wrapped.security_rate_limited = True  # type: ignore[union-attr]
         return wrapped
 
     return decorator
@@ -157,17 +165,21 @@ def limited() -> Limited:
 
 
 @receiver(setting_changed)
-def _settings_changed(setting: str, **kwargs) -> None:
+def _settings_changed(setting: str, **kwargs: Any) -> None:
     if setting in LIMIT_SETTINGS:
         limited.cache_clear()
+
+
+# Every way into an account named in settings shares one counter per client: the site login
+# and the admin login counted apart would give one address two limits' worth of guesses.
+ACCOUNT_GROUP = "security:ways-in"
 
 
 def settings_group(request: HttpRequest, named: Limited) -> str | None:
     """The counter a request falls under by SECURITY_RATELIMIT_VIEWS/_PATHS, if any."""
     match = request.resolver_match
     if match is not None and match.view_name in named.views:
-        return f"view:{match.view_name}"
-    for prefix in named.paths:
-        if request.path.startswith(prefix):
-            return f"path:{prefix}"
+        return ACCOUNT_GROUP
+    if request.path.startswith(named.paths):
+        return ACCOUNT_GROUP
     return None

@@ -21,6 +21,7 @@ Slots are UTC minutes.
 import logging
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 import dramatiq
 from django.db.models import F, Max
@@ -53,7 +54,13 @@ def minute_of(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(second=0, microsecond=0)
 
 
-def due_slots(spec, after: datetime, until: datetime) -> list[datetime]:
+class CronSpec(Protocol):
+    """periodiq's cron spec, as far as the scheduler uses it."""
+
+    def validate(self, moment: datetime) -> bool: ...
+
+
+def due_slots(spec: CronSpec, after: datetime, until: datetime) -> list[datetime]:
     """The minutes in (after, until] that the cron spec names."""
     slots = []
     moment = minute_of(after) + MINUTE

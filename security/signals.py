@@ -19,6 +19,7 @@ a task queue. A receiver's exception is logged, never raised into the change.
 """
 
 import logging
+from typing import Any
 
 from django.db import transaction
 from django.dispatch import Signal
@@ -30,7 +31,7 @@ ip_blocked = Signal()
 ip_unblocked = Signal()
 
 
-def send_on_commit(signal: Signal, sender: type, **arguments) -> None:
+def send_on_commit(signal: Signal, sender: type, **arguments: Any) -> None:
     def send() -> None:
         for receiver, result in signal.send_robust(sender, **arguments):
             if isinstance(result, Exception):

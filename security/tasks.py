@@ -8,12 +8,16 @@ import logging
 from datetime import datetime
 
 import dramatiq
+from django.db import DatabaseError
 from periodiq import cron
+from redis.exceptions import RedisError
 
-from . import alerts, blocklist, export, feeds, privacy, scheduling
+from . import alerts, privacy, scheduling
+from .blocking import changes, export, feeds
 from .conf import conf
-from .detection import scan
-from .requestlog import drain, keys, retention, rollups
+from .detection import scan, streaming
+from .requestlog import compaction, drain, keys, retention, rollups
+from .requestlog.records import StoredRow
 
 logger = logging.getLogger(__name__)
 
@@ -31,17 +35,35 @@ def drain_request_logs(slot: str | None = None) -> None:
     scheduling.run_slot(keys.DRAIN_ACTOR, slot, _drain)
 
 
+def detect_stored(rows: list[StoredRow]) -> None:
+    """Streaming detection on rows a drain just stored. They are committed whatever happens
+    here: a failure is logged, and the hourly scan catches up."""
+    if not conf.DETECT_STREAMING:
+        return
+    try:
+        streaming.detect(rows)
+    except (DatabaseError, RedisError) as error:
+        logger.error("streaming detection skipped a batch (%s); the hourly scan catches up", error)
+
+
+def drain_logs(time_budget: float = 20.0) -> int:
+    """The drain as the worker runs it: stored rows go through streaming detection."""
+    return drain.drain(time_budget, after_store=detect_stored)
+
+
 def _drain(_slot: datetime | None) -> None:
-    stored = drain.drain()
+    stored = drain_logs()
     if stored:
         logger.info("drained %d request log records", stored)
 
 
 def _delete_old(_slot: datetime | None) -> None:
+    retention.prepare_partitions(conf.LOG_RETENTION_DAYS)
     deleted = retention.delete_old_logs(conf.LOG_RETENTION_DAYS)
     if deleted:
         logger.info("deleted %d request logs older than %d days", deleted, conf.LOG_RETENTION_DAYS)
     rollups.delete_old_rollups(conf.ROLLUP_RETENTION_DAYS)
+    compaction.compact()
     scheduling.delete_old_runs()
     if conf.ANONYMIZE_AFTER_DAYS is not None:
         changed = privacy.anonymize_older_than(conf.ANONYMIZE_AFTER_DAYS)
@@ -80,10 +102,12 @@ def refresh_threat_feeds(slot: str | None = None) -> None:
     scheduling.run_slot(refresh_threat_feeds.actor_name, slot, lambda _slot: feeds.refresh_due())
 
 
-@dramatiq.actor(actor_name=blocklist.EXPORT_ACTOR, max_retries=3, time_limit=300_000)
+@dramatiq.actor(actor_name=changes.EXPORT_ACTOR, max_retries=3, time_limit=300_000)
 def export_blocklist_to_edge() -> None:
-    # Queued (debounced) after every blocklist change when SECURITY_EXPORT is set.
-    export.export_configured()
+    # Queued (debounced) after every blocklist change when SECURITY_EXPORT is set, and for
+    # just after the next block expires.
+    if export.export_configured():
+        changes.request_export_at_next_expiry()
 
 
 @dramatiq.actor(

@@ -11,17 +11,10 @@ from . import dashboard, health, metrics, permissions
 from .addresses import parse_address
 from .client_ip import get_client_ip
 from .conf import conf
+from .console.analytics import address_url
 from .detection import triage
 
 logger = logging.getLogger(__name__)
-
-
-def ratelimited_response(request: HttpRequest, retry_after: int) -> HttpResponse:
-    response = render(
-        request, "security/ratelimited.html", {"retry_after": retry_after}, status=429
-    )
-    response["Retry-After"] = str(retry_after)
-    return response
 
 
 def chosen_range(request: HttpRequest) -> str:
@@ -39,6 +32,7 @@ def dashboard_page(request: HttpRequest) -> HttpResponse:
         "may_block": permissions.may(request, permissions.BLOCK),
         "may_admin": request.user.is_staff,
         "suspicious": dashboard.newest_suspicious() if may_see_suspicious else [],
+        "address_url": address_url(),
     }
     return render(request, "security/dashboard.html", context)
 

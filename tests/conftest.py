@@ -6,8 +6,9 @@ import pytest
 import redis
 from django.conf import settings
 
-from security import geo, georules
-from security.blocklist import blocklist
+from security import geo
+from security.blocking import georules
+from security.blocking.blocklist import blocklist
 from security.requestlog import stream
 from security.requestlog.buffer import log_buffer
 from security.requestlog.records import decode_batch, encode_batch
@@ -70,7 +71,7 @@ def records_in_stream(client: redis.Redis, stream: str = "security:requestlog") 
     return sum(len(decode_batch(fields[b"b"])) for _id, fields in client.xrange(stream))
 
 
-def publish_records(batch: list) -> bool:
+def publish_records(batch: list) -> stream.Published:
     """Put records into the stream as a web process's flush would."""
     return stream.publish([encode_batch(batch)])
 

@@ -11,7 +11,6 @@ from werkzeug import Request, Response
 
 from security import signals, tasks  # noqa: F401  (tasks registers the webhook actor)
 from security.alerts import CAP_KEY, WEBHOOK_QUEUE
-from security.requestlog import drain
 from security.requestlog.buffer import log_buffer
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -45,7 +44,7 @@ def test_block_and_unblock_send_their_signals_once_committed(received):
 def test_streaming_detection_sends_ip_flagged(received, client: Client):
     client.get("/.env", REMOTE_ADDR="198.51.100.90")
     log_buffer.flush()
-    drain.drain()
+    tasks.drain_logs()
     flagged = [arguments for sender, arguments in received if sender == "SuspiciousIP"]
     assert len(flagged) == 1
     assert flagged[0]["ip_address"] == "198.51.100.90"
@@ -84,14 +83,19 @@ def test_the_webhook_is_sent_by_the_worker_and_retried_until_it_is_taken(httpser
     assert bodies[1]["targets"] == ["203.0.113.10"]
 
 
-def test_alerts_over_the_per_minute_cap_are_counted_not_sent(httpserver: HTTPServer):
-    bodies = []
+@pytest.fixture
+def receiver(httpserver: HTTPServer) -> tuple[str, list[dict]]:
+    """A webhook receiver on loopback that takes everything: (its URL, the bodies it got)."""
+    bodies: list[dict] = []
     httpserver.expect_request("/hook", method="POST").respond_with_handler(
         lambda request: bodies.append(json.loads(request.data)) or Response("", status=200)
     )
-    with override_settings(
-        SECURITY_ALERT_WEBHOOK_URL=httpserver.url_for("/hook"), SECURITY_ALERT_WEBHOOK_PER_MINUTE=2
-    ):
+    return httpserver.url_for("/hook"), bodies
+
+
+def test_alerts_over_the_per_minute_cap_are_counted_not_sent(receiver):
+    url, bodies = receiver
+    with override_settings(SECURITY_ALERT_WEBHOOK_URL=url, SECURITY_ALERT_WEBHOOK_PER_MINUTE=2):
         for n in range(5):
             call_command("block_ip", f"203.0.113.{20 + n}")
         run_worker_until_idle()
@@ -106,14 +110,9 @@ def test_no_webhook_configured_queues_nothing():
     )
 
 
-def test_the_next_alert_says_how_many_the_cap_held_back(httpserver: HTTPServer, redis_client):
-    bodies = []
-    httpserver.expect_request("/hook", method="POST").respond_with_handler(
-        lambda request: bodies.append(json.loads(request.data)) or Response("", status=200)
-    )
-    with override_settings(
-        SECURITY_ALERT_WEBHOOK_URL=httpserver.url_for("/hook"), SECURITY_ALERT_WEBHOOK_PER_MINUTE=1
-    ):
+def test_the_next_alert_says_how_many_the_cap_held_back(receiver, redis_client):
+    url, bodies = receiver
+    with override_settings(SECURITY_ALERT_WEBHOOK_URL=url, SECURITY_ALERT_WEBHOOK_PER_MINUTE=1):
         for n in range(4):
             call_command("block_ip", f"203.0.113.{40 + n}")
         for key in redis_client.scan_iter(f"{CAP_KEY}*"):  # the next minute
@@ -123,3 +122,21 @@ def test_the_next_alert_says_how_many_the_cap_held_back(httpserver: HTTPServer, 
     latest = next(body for body in bodies if body["targets"] == ["203.0.113.50"])
     assert latest["suppressed"] == 3
     assert "(3 earlier alerts over the per-minute cap not sent)" in latest["text"]
+
+
+def test_request_text_in_an_alert_cannot_ping_or_link_in_slack(receiver, client: Client):
+    url, bodies = receiver
+    with override_settings(SECURITY_ALERT_WEBHOOK_URL=url):
+        client.get(
+            "/.env",
+            {"x": "<!channel> <https://evil.example|click to unblock>"},
+            REMOTE_ADDR="198.51.100.91",
+        )
+        log_buffer.flush()
+        tasks.drain_logs()
+        call_command("block_ip", "203.0.113.99", reason="<!here> see <https://evil.example|this>")
+        run_worker_until_idle()
+    texts = " ".join(body["text"] for body in bodies)
+    assert len(bodies) == 2
+    assert "<!" not in texts and "<https://evil" not in texts
+    assert "&lt;!here&gt;" in texts

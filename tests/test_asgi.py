@@ -6,7 +6,7 @@ import pytest
 from asgiref.sync import iscoroutinefunction
 from django.test import AsyncClient, override_settings
 
-from security import blocklist
+from security.blocking import changes
 from security.middleware import BlockedIPMiddleware, ClientIPMiddleware, RequestLogMiddleware
 from security.models import RequestLog
 from security.requestlog import drain
@@ -69,7 +69,7 @@ async def test_unknown_client_is_refused_under_asgi_too():
 async def blocklist_block(ip: str) -> None:
     from asgiref.sync import sync_to_async
 
-    await sync_to_async(blocklist.block)([ip])
+    await sync_to_async(changes.block)([ip])
 
 
 async def flush_and_drain() -> None:

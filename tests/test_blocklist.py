@@ -7,7 +7,7 @@ from django.core.management import CommandError, call_command
 from django.test import Client, override_settings
 from django.utils import timezone
 
-from security import blocklist
+from security.blocking import blocklist, changes
 from security.detection import triage
 from security.models import AllowedIP, BlockedIP, BlockSource
 from tests.conftest import wait_for
@@ -67,7 +67,7 @@ def test_unblock_lets_the_client_in_again(client: Client):
 
 
 def test_expired_blocks_stop_matching_on_time(client: Client):
-    blocklist.block(["203.0.113.11"], expires_at=timezone.now() + timedelta(seconds=1))
+    changes.block(["203.0.113.11"], expires_at=timezone.now() + timedelta(seconds=1))
     assert status(client, "203.0.113.11") == 403
     time.sleep(1.1)
     # The reload runs in the background, never on a request: the block ends within moments.
@@ -84,17 +84,17 @@ def test_block_ip_records_reason_expiry_and_source():
     assert BlockedIP.objects.filter(ip_address="2001:db8::/64").exists()
 
 
-def test_blocking_again_lengthens_the_entry_and_keeps_both_reasons():
+def test_blocking_again_lengthens_the_entry_with_the_longer_blocks_reason():
     call_command("block_ip", "203.0.113.13", reason="first", expires="1h")
     call_command("block_ip", "203.0.113.13", reason="second")
     row = BlockedIP.objects.get(ip_address="203.0.113.13")
-    assert (row.reason, row.expires_at) == ("first; second", None)
+    assert (row.reason, row.expires_at) == ("second", None)
 
 
 def test_a_shorter_block_never_downgrades_a_permanent_one(client: Client):
     call_command("block_ip", "203.0.113.14", reason="known attacker")
     triage.block_flagged(["203.0.113.14"], reason="one click", duration=timedelta(hours=24))
-    blocklist.block(
+    changes.block(
         ["203.0.113.14"],
         reason="automatic: probe",
         expires_at=timezone.now() + timedelta(hours=1),
@@ -110,13 +110,13 @@ def test_a_shorter_block_never_downgrades_a_permanent_one(client: Client):
 def test_a_longer_block_extends_a_shorter_one_and_an_expired_one_is_replaced():
     soon = timezone.now() + timedelta(hours=1)
     later = timezone.now() + timedelta(days=7)
-    blocklist.block(["203.0.113.15"], expires_at=later)
-    blocklist.block(["203.0.113.15"], expires_at=soon)
+    changes.block(["203.0.113.15"], expires_at=later)
+    changes.block(["203.0.113.15"], expires_at=soon)
     assert BlockedIP.objects.get(ip_address="203.0.113.15").expires_at == later
     BlockedIP.objects.filter(ip_address="203.0.113.15").update(
         expires_at=timezone.now() - timedelta(seconds=1), reason="old"
     )
-    blocklist.block(["203.0.113.15"], reason="new", expires_at=soon)
+    changes.block(["203.0.113.15"], reason="new", expires_at=soon)
     row = BlockedIP.objects.get(ip_address="203.0.113.15")
     assert (row.reason, row.expires_at) == ("new", soon)
 
@@ -172,15 +172,15 @@ def test_command_line_exit_code_and_one_line_error():
 
 @override_settings(SECURITY_REDIS_URL=DOWN_REDIS)
 def test_redis_down_keeps_blocking_and_changes_still_arrive(client: Client):
-    blocklist.block(["203.0.113.14"])
+    changes.block(["203.0.113.14"])
     assert status(client, "203.0.113.14") == 403
-    blocklist.block(["203.0.113.15"])  # this process reloads at once after its own change
+    changes.block(["203.0.113.15"])  # this process reloads at once after its own change
     assert status(client, "203.0.113.15") == 403
     assert status(client, "203.0.113.14") == 403
 
 
 def test_database_down_after_loading_keeps_the_last_copy(client: Client, monkeypatch):
-    blocklist.block(["203.0.113.16"])
+    changes.block(["203.0.113.16"])
     assert status(client, "203.0.113.16") == 403
 
     def database_down():
@@ -206,7 +206,7 @@ def test_database_down_before_the_first_load_refuses_everyone(client: Client, mo
 
 
 def test_lookup_needs_no_query_per_request(client: Client, django_assert_num_queries):
-    blocklist.block([f"10.{i}.0.0/16" for i in range(200)])
+    changes.block([f"10.{i}.0.0/16" for i in range(200)])
     status(client, "203.0.113.19")
     with django_assert_num_queries(0):
         for _ in range(10):

@@ -1,3 +1,4 @@
+import pytest
 from django.core import checks
 from django.core.management import call_command
 from django.test import override_settings
@@ -6,10 +7,12 @@ from project import settings as project_settings
 from security.checks import (
     OUR_MIDDLEWARE,
     check_dramatiq,
+    check_forwarded_header,
     check_geoip_database,
     check_middleware,
     check_proxies_configured,
     check_ratelimit_cache,
+    check_static_files,
     check_trusted_proxies,
 )
 
@@ -88,6 +91,34 @@ def test_w003_deploy_check_says_to_configure_proxies_and_unix(capsys):
 
 def test_w001_no_geoip_database(tmp_path):
     with override_settings(GEOIP_PATH=str(tmp_path)):
-        assert ids(check_geoip_database(None)) == ["ip_tracking.W001"]
+        (warning,) = check_geoip_database(None)
+        assert warning.id == "ip_tracking.W001"
+        assert "manage.py update_geodb" in warning.hint
         (tmp_path / "GeoLite2-City.mmdb").write_bytes(b"placeholder")
         assert check_geoip_database(None) == []
+
+
+@pytest.mark.parametrize("header", ["X-Forwarded-For", "Forwarded", "http_x_real_ip", ""])
+def test_e020_a_forwarded_header_no_request_carries(settings, header):
+    settings.SECURITY_FORWARDED_HEADER = header
+    assert ids(check_forwarded_header(None)) == ["ip_tracking.E020"]
+    settings.SECURITY_FORWARDED_HEADER = "HTTP_FORWARDED"
+    assert check_forwarded_header(None) == []
+
+
+def test_w007_console_files_not_served_without_whitenoise_or_collected_files(tmp_path, settings):
+    settings.DEBUG = False
+    settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if "whitenoise" not in m]
+    settings.STATIC_ROOT = None
+    assert ids(check_static_files(None)) == ["ip_tracking.W007"]
+    settings.STATIC_ROOT = str(tmp_path / "static")
+    (warning,) = check_static_files(None)
+    assert "dashboard.js is not there" in warning.msg and "collectstatic" in warning.hint
+    call_command("collectstatic", interactive=False, verbosity=0)
+    assert check_static_files(None) == []
+    settings.STATIC_ROOT = None
+    settings.MIDDLEWARE = [*settings.MIDDLEWARE, "whitenoise.middleware.WhiteNoiseMiddleware"]
+    settings.WHITENOISE_USE_FINDERS = False
+    assert ids(check_static_files(None)) == ["ip_tracking.W007"]  # WhiteNoise, nothing collected
+    settings.WHITENOISE_USE_FINDERS = True
+    assert check_static_files(None) == []

@@ -127,3 +127,36 @@ def test_another_header_can_be_configured_for_the_proxy(rf: RequestFactory):
         "/", REMOTE_ADDR="127.0.0.1", HTTP_X_REAL_IP="198.51.100.8", HTTP_X_FORWARDED_FOR="6.6.6.6"
     )
     assert get_client_ip(request) == "198.51.100.8"
+
+
+FWD = "HTTP_FORWARDED"
+
+
+@pytest.mark.parametrize(
+    ("header", "client"),
+    [
+        ("for=203.0.113.60", "203.0.113.60"),
+        ("for=203.0.113.60;proto=https;by=10.0.0.2", "203.0.113.60"),
+        ('For="[2001:db8:cafe::17]:4711"', "2001:db8:cafe::17"),
+        ('for="203.0.113.61:8080"', "203.0.113.61"),
+        ("for=6.6.6.6, for=203.0.113.62;proto=http", "203.0.113.62"),
+        ("for=203.0.113.63, for=10.0.0.7", "203.0.113.63"),
+        ('for=6.6.6.6;host="a,b", for=203.0.113.64', "203.0.113.64"),
+    ],
+)
+def test_rfc7239_forwarded_elements_are_parsed(header, client):
+    meta = {"REMOTE_ADDR": "10.0.0.2", FWD: header}
+    assert resolve_client_ip(meta, ("10.0.0.0/8",), FWD) == client
+
+
+@pytest.mark.parametrize("header", ["for=_hidden", "for=unknown", "proto=https", "garbage"])
+def test_a_forwarded_header_naming_no_address_never_makes_the_proxy_the_client(header):
+    meta = {"REMOTE_ADDR": "10.0.0.2", FWD: header}
+    assert resolve_client_ip(meta, ("10.0.0.0/8",), FWD) is None
+    xff = {"REMOTE_ADDR": "10.0.0.2", XFF: header}
+    assert resolve(xff, ("10.0.0.0/8",)) is None
+
+
+def test_a_trusted_proxy_without_a_header_is_its_own_client():
+    assert resolve({"REMOTE_ADDR": "10.0.0.2"}, ("10.0.0.0/8",)) == "10.0.0.2"
+    assert resolve({"REMOTE_ADDR": "10.0.0.2", XFF: " "}, ("10.0.0.0/8",)) == "10.0.0.2"

@@ -8,10 +8,11 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from security.blocklist import block, is_blocked
+from security import tasks
+from security.blocking.blocklist import is_blocked
+from security.blocking.changes import block
 from security.detection import scan
 from security.models import BlockedIP, SuspiciousIP
-from security.requestlog import drain
 from security.requestlog.buffer import log_buffer
 from security.requestlog.records import Record, to_model
 from security.requestlog.store import store_records
@@ -29,7 +30,7 @@ def staff_client() -> Client:
 
 def store() -> None:
     log_buffer.flush()
-    drain.drain()
+    tasks.drain_logs()
 
 
 @pytest.fixture
@@ -71,6 +72,23 @@ def test_data_endpoint_summarises_logged_traffic(traffic, staff_client: Client):
     assert len(data["series"]) == 24
     week = staff_client.get("/security/dashboard/data.json?range=7d").json()
     assert (week["total"], len(week["series"])) == (49, 168)
+
+
+def test_top_paths_leave_out_the_operator_looking_but_not_the_admin_login(
+    traffic, staff_client: Client
+):
+    for _ in range(3):
+        staff_client.get("/security/dashboard/")
+        staff_client.get("/static/security/site.css")
+        staff_client.get("/security/events/")
+    for _ in range(2):
+        Client().post("/admin/login/", {"username": "root", "password": "x"})
+    store()
+    paths = {
+        row["key"] for row in staff_client.get("/security/dashboard/data.json").json()["top_paths"]
+    }
+    assert "/.env" in paths and "/admin/login/" in paths
+    assert not {path for path in paths if path.startswith(("/security/", "/static/security/"))}
 
 
 def test_rollups_do_not_double_count_redelivered_records(traffic, staff_client: Client):
@@ -128,7 +146,7 @@ def test_log_admin_never_counts_the_whole_table(traffic, staff_client: Client):
         for q in queries
         if "COUNT(" in q["sql"].upper() and "security_requestlog" in q["sql"]
     ]
-    assert counts and all("LIMIT 10000" in sql for sql in counts)
+    assert counts and all(" LIMIT " in sql for sql in counts)  # bounded: never the whole table
     assert staff_client.get("/admin/security/requestlog/?q=203.0.113.90").status_code == 200
 
 
@@ -163,3 +181,19 @@ def test_suspicious_admin_actions(traffic, staff_client: Client):
     assert AllowedIP.objects.filter(ip_address="192.0.2.92").exists()
     statuses = SuspiciousIP.objects.filter(ip_address="192.0.2.92").values_list("status", flat=True)
     assert set(statuses) == {"allowlisted"}
+
+
+def test_newest_suspicious_lists_each_flagged_address_once_whatever_its_status(
+    settings, client: Client, staff_client: Client
+):
+    settings.SECURITY_AUTO_BLOCK = True
+    for path in ("/.env", "/wp-login.php", "/.git/config", "/phpmyadmin/"):
+        client.get(path, REMOTE_ADDR="198.51.100.44", HTTP_USER_AGENT="sqlmap/1.7")
+    store()
+    rows = SuspiciousIP.objects.filter(ip_address="198.51.100.44")
+    assert rows.count() >= 2 and not rows.filter(status="new").exists()
+    page = staff_client.get("/security/dashboard/").content.decode()
+    table = page.split('id="table-suspicious"')[1].split("</table>")[0]
+    assert table.count('href="/security/ip/198.51.100.44/"') == 1
+    assert "Nothing flagged" not in page
+    assert "blocked</span>" in table

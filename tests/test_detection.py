@@ -11,10 +11,10 @@ from django.utils import timezone
 from periodiq import CronSpec
 
 from security import tasks
-from security.blocklist import block, is_blocked
+from security.blocking.blocklist import is_blocked
+from security.blocking.changes import block
 from security.detection import scan
 from security.models import BlockedIP, BlockSource, RequestLog, SuspiciousIP
-from security.requestlog import drain
 from security.requestlog.buffer import log_buffer
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -29,7 +29,7 @@ def traffic(client: Client, ip: str, paths: list[str]) -> None:
 
 def store() -> None:
     log_buffer.flush()
-    drain.drain()
+    tasks.drain_logs()
 
 
 def scan_output(capsys, *args: str) -> list[dict]:
@@ -292,6 +292,6 @@ def test_dry_run_records_what_would_be_blocked_and_blocks_nothing(client: Client
 
 
 def blocklist_reload() -> None:
-    from security.blocklist import blocklist
+    from security.blocking.blocklist import blocklist
 
     blocklist.reload_now()

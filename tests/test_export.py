@@ -13,7 +13,8 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from security import blocklist, export
+from security.blocking import changes, export
+from tests.conftest import wait_for
 from tests.processes import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def blocks() -> None:
     call_command("block_ip", "203.0.113.0/25", "203.0.113.128/25", "198.51.100.7", "2001:db8::/48")
-    blocklist.block(["192.0.2.1"], expires_at=timezone.now() - timedelta(minutes=1))  # expired
+    changes.block(["192.0.2.1"], expires_at=timezone.now() - timedelta(minutes=1))  # expired
     call_command("allow_ip", "198.51.100.7", "2001:db8:0:5::/64")
 
 
@@ -128,3 +129,22 @@ def test_a_change_queues_one_export_when_configured(blocks, settings, redis_clie
     call_command("block_ip", "203.0.113.250")
     call_command("block_ip", "203.0.113.251")  # within the debounce: no second export
     assert queued_exports() - before == 1
+
+
+def test_an_expired_block_leaves_the_edge_file_without_another_change(tmp_path, settings):
+    import dramatiq
+
+    from security import tasks  # noqa: F401  (the worker's actors)
+
+    target = tmp_path / "blocklist.conf"
+    settings.SECURITY_EXPORT = {"format": "nginx", "path": str(target)}
+    broker = dramatiq.get_broker()
+    worker = dramatiq.Worker(broker, worker_timeout=100)
+    worker.start()
+    try:
+        # Longer than the export's debounce, so the first export still holds it.
+        call_command("block_ip", "203.0.113.60", expires="8s")
+        wait_for(lambda: target.exists() and "deny 203.0.113.60/32;" in target.read_text(), 15)
+        wait_for(lambda: "deny 203.0.113.60/32;" not in target.read_text(), 15)
+    finally:
+        worker.stop()

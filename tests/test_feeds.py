@@ -2,14 +2,18 @@
 files, atomic replacement, the allowlist, dry runs, the refresh schedule."""
 
 import json
+from datetime import timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.test import Client
+from django.utils import timezone
 from pytest_httpserver import HTTPServer
 
-from security import blocklist, feeds
+from security.blocking import blocklist, changes, feeds
 from security.models import BlockedIP, BlockSource, FeedState
+from tests.processes import run_manage
+from tests.trickle import trickling_server
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -130,9 +134,11 @@ def test_a_broken_feed_keeps_the_previous_entries_and_says_so_once(
     call_command("import_blocklist", "feed")
     bad = serve(httpserver, "/bad", body, status)
     settings.SECURITY_FEEDS = {"feed": {"url": bad, "format": fmt}}
-    for _ in range(3):
-        with pytest.raises(CommandError, match=why):
-            call_command("import_blocklist", "feed")
+    for _ in range(3):  # the scheduled refresh, due each time
+        FeedState.objects.update(attempted_at=None)
+        feeds.refresh_due()
+    with pytest.raises(CommandError, match=why):
+        call_command("import_blocklist", "feed")  # says it itself, not in the log again
     assert feed_entries("feed") == {"203.0.113.9"}
     assert blocklist.is_blocked("203.0.113.9")
     assert len([r for r in caplog.records if "keeping its previous entries" in r.getMessage()]) == 1
@@ -141,18 +147,57 @@ def test_a_broken_feed_keeps_the_previous_entries_and_says_so_once(
 
 def test_a_refresh_replaces_the_feed_and_leaves_other_blocks_alone(httpserver, tmp_path):
     call_command("block_ip", "203.0.113.2", "--reason", "by hand")
-    blocklist.block(["203.0.113.3"], reason="automatic: probe", source=BlockSource.AUTOMATIC)
+    changes.block(["203.0.113.3"], reason="automatic: probe", source=BlockSource.AUTOMATIC)
     first = tmp_path / "v1.txt"
     first.write_text("203.0.113.1\n203.0.113.2\n203.0.113.3\n203.0.113.4\n")
     call_command("import_blocklist", "list", file=str(first))
-    assert feed_entries("list") == {"203.0.113.1", "203.0.113.4"}  # the others were not its
+    assert feed_entries("list") == {"203.0.113.1", "203.0.113.2", "203.0.113.3", "203.0.113.4"}
     second = tmp_path / "v2.txt"
     second.write_text("203.0.113.4\n203.0.113.5\n")
     call_command("import_blocklist", "list", file=str(second))
     assert feed_entries("list") == {"203.0.113.4", "203.0.113.5"}
     assert not blocklist.is_blocked("203.0.113.1")  # left the feed: unblocked
-    assert BlockedIP.objects.get(ip_address="203.0.113.2").reason == "by hand"
-    assert BlockedIP.objects.get(ip_address="203.0.113.3").source == BlockSource.AUTOMATIC
+    assert blocklist.is_blocked("203.0.113.2") and blocklist.is_blocked("203.0.113.3")
+    assert BlockedIP.objects.get(ip_address="203.0.113.2", feed="").reason == "by hand"
+    own = BlockedIP.objects.get(ip_address="203.0.113.3", feed="")
+    assert own.source == BlockSource.AUTOMATIC
+
+
+def test_a_feed_blocks_addresses_whose_own_block_expired_and_counts_honestly(
+    tmp_path, capsys, client: Client
+):
+    past = timezone.now() - timedelta(minutes=5)
+    changes.block(["203.0.113.21"], reason="old manual", expires_at=past)
+    changes.block(["203.0.113.22"], reason="automatic: probe", source=BlockSource.AUTOMATIC)
+    BlockedIP.objects.filter(ip_address="203.0.113.22").update(expires_at=past, strikes=2)
+    blocklist.blocklist.reload_now()
+    assert client.get("/", REMOTE_ADDR="203.0.113.21").status_code == 200
+    path = tmp_path / "list.txt"
+    path.write_text("203.0.113.21\n203.0.113.22\n")
+    call_command("import_blocklist", "list", file=str(path))
+    assert "2 entries; added 2, kept 0, removed 0" in capsys.readouterr().out
+    for ip in ("203.0.113.21", "203.0.113.22"):
+        assert client.get("/", REMOTE_ADDR=ip).status_code == 403
+    call_command("import_blocklist", "list", file=str(path))
+    assert "2 entries; added 0, kept 2, removed 0" in capsys.readouterr().out
+    # The automatic row keeps its strike count for the next escalation.
+    assert BlockedIP.objects.get(ip_address="203.0.113.22", feed="").strikes == 2
+
+
+def test_overlapping_feeds_each_own_their_entries(tmp_path, client: Client):
+    one, two = tmp_path / "one.txt", tmp_path / "two.txt"
+    one.write_text("203.0.113.31\n203.0.113.32\n")
+    two.write_text("203.0.113.31\n")
+    call_command("import_blocklist", "one", file=str(one))
+    call_command("import_blocklist", "two", file=str(two))
+    assert feed_entries("two") == {"203.0.113.31"}
+    one.write_text("203.0.113.32\n")
+    call_command("import_blocklist", "one", file=str(one))
+    assert client.get("/", REMOTE_ADDR="203.0.113.31").status_code == 403  # two still lists it
+    two.write_text("203.0.113.32\n")
+    call_command("import_blocklist", "two", file=str(two))
+    assert client.get("/", REMOTE_ADDR="203.0.113.31").status_code == 200
+    assert client.get("/", REMOTE_ADDR="203.0.113.32").status_code == 403
 
 
 def test_the_allowlist_wins_over_a_feed(tmp_path, client: Client):
@@ -173,7 +218,7 @@ def test_dry_run_prints_what_would_change_and_changes_nothing(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "+ 203.0.113.3" in out
     assert "- 203.0.113.1" in out
-    assert "would add 1, would remove 1" in out
+    assert "would add 1, would keep 1, would remove 1" in out
     assert feed_entries("list") == {"203.0.113.1", "203.0.113.2"}
     call_command("import_blocklist", "other", file=str(path), dry_run=True)
     assert not FeedState.objects.filter(name="other").exists()  # a dry run writes nothing
@@ -195,5 +240,51 @@ def test_unknown_feed_and_bad_options_are_one_line_errors(settings):
     with pytest.raises(CommandError, match="not in SECURITY_FEEDS"):
         call_command("import_blocklist", "nope")
     settings.SECURITY_FEEDS = {"bad": {"url": "http://127.0.0.1:1/x", "colour": "red"}}
-    with pytest.raises(feeds.FeedError, match="unknown option"):
-        feeds.configured_feeds()
+    with pytest.raises(CommandError, match="feed bad: unknown option 'colour'; nothing changed"):
+        call_command("import_blocklist", "bad")
+
+
+def test_a_mistake_in_one_feed_leaves_the_others_refreshing(
+    httpserver, settings, client: Client, caplog
+):
+    from security import tasks
+
+    settings.SECURITY_FEEDS = {
+        "typo": {"url": serve(httpserver, "/typo.txt", "203.0.113.78\n"), "refrsh": "6h"},
+        "live": {"url": serve(httpserver, "/live.txt", "203.0.113.77\n")},
+    }
+    tasks.refresh_threat_feeds()
+    assert client.get("/", REMOTE_ADDR="203.0.113.77").status_code == 403
+    assert client.get("/", REMOTE_ADDR="203.0.113.78").status_code == 200
+    assert "'refrsh' (did you mean 'refresh'?)" in caplog.text
+    assert not FeedState.objects.filter(name="typo").exists()
+
+
+def test_a_trickling_feed_server_fails_at_the_download_deadline(httpserver, settings, client):
+    good = serve(httpserver, "/good.txt", "203.0.113.9\n")
+    settings.SECURITY_FEEDS = {"feed": {"url": good}}
+    call_command("import_blocklist", "feed")
+    settings.SECURITY_FEED_DOWNLOAD_DEADLINE = 1
+    with trickling_server() as url:
+        settings.SECURITY_FEEDS = {"feed": {"url": url + "/list.txt"}}
+        with pytest.raises(CommandError, match="not downloaded within 1s"):
+            call_command("import_blocklist", "feed")
+    assert "deadline" in FeedState.objects.get(name="feed").last_error
+    assert client.get("/", REMOTE_ADDR="203.0.113.9").status_code == 403
+
+
+def test_a_failed_one_off_import_leaves_no_feed_state(tmp_path):
+    with pytest.raises(CommandError, match="cannot read"):
+        call_command("import_blocklist", "oneoff", file=str(tmp_path / "missing.txt"))
+    assert not FeedState.objects.filter(name="oneoff").exists()
+
+
+def test_a_failing_import_says_its_error_once(settings, caplog):
+    settings.SECURITY_FEEDS = {"feed": {"url": "http://127.0.0.1:1/list.txt"}}
+    with pytest.raises(CommandError, match="cannot download"):
+        call_command("import_blocklist", "feed")
+    assert not [r for r in caplog.records if "cannot download" in r.getMessage()]
+    assert "cannot download" in FeedState.objects.get(name="feed").last_error
+    result = run_manage("import_blocklist", "oneoff", "--url", "http://127.0.0.1:1/list.txt")
+    assert result.returncode == 1
+    assert result.stderr.count("cannot download http://127.0.0.1:1/list.txt") == 1

@@ -10,9 +10,10 @@ from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from security import tasks
 from security.client_ip import resolve_client_ip
 from security.models import RequestLog
-from security.requestlog import drain, records, store
+from security.requestlog import records, store
 from security.requestlog.buffer import log_buffer
 from security.targets import InvalidInput, parse_duration, parse_target
 
@@ -86,7 +87,7 @@ def test_any_path_is_answered_and_stored(raw):
     response = Client(raise_request_exception=False).get(path, REMOTE_ADDR="203.0.113.250")
     assert response.status_code in (200, 301, 302, 400, 404)
     log_buffer.flush()
-    drain.drain()
+    tasks.drain_logs()
     stored = RequestLog.objects.filter(ip_address="203.0.113.250")
     assert stored.count() == 1
     stored.delete()

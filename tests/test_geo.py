@@ -14,9 +14,8 @@ from django.utils import timezone
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from security import geo
+from security import geo, tasks
 from security.models import RequestLog
-from security.requestlog import drain
 from security.requestlog.records import Record
 from tests.conftest import publish_records
 from tests.geodata import write_city_db
@@ -197,7 +196,7 @@ def test_drain_enriches_rows_once_per_distinct_ip(city_db, api):
         for ip in ["81.2.69.142", "81.2.69.142", PUBLIC_IP, PUBLIC_IP, "127.0.0.1"]
     ]
     publish_records(batch)
-    drain.drain()
+    tasks.drain_logs()
     rows = {row.ip_address: row for row in RequestLog.objects.all()}
     assert (rows["81.2.69.142"].country, rows["81.2.69.142"].city) == ("Sweden", "Linköping")
     assert (rows[PUBLIC_IP].country_code, rows[PUBLIC_IP].geo_source) == ("AU", "api")

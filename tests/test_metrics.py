@@ -4,9 +4,8 @@ import pytest
 from django.test import Client, override_settings
 from prometheus_client.parser import text_string_to_metric_families
 
-from security import checks, geo, health
-from security.blocklist import block
-from security.requestlog import drain
+from security import checks, geo, health, tasks
+from security.blocking.changes import block
 from security.requestlog.buffer import log_buffer
 from tests.conftest import operator
 
@@ -59,7 +58,7 @@ def test_metrics_count_outcomes_the_stream_the_drain_and_the_blocks(client: Clie
     assert waiting[("ip_tracking_redis_up", ())] == 1
     assert waiting[("ip_tracking_active_blocks", (("source", "manual"),))] == 1
 
-    drain.drain()
+    tasks.drain_logs()
     drained = scrape(client, **auth)
     assert drained[("ip_tracking_drained_records_total", ())] >= 4
     assert drained[("ip_tracking_log_consumer_lag", (("group", "drain"),))] == 0
@@ -98,7 +97,7 @@ def test_health_is_unavailable_while_the_blocklist_was_never_loaded():
 def test_flags_and_the_geolocation_breaker_are_counted(client: Client):
     client.get("/.env", REMOTE_ADDR="198.51.100.90")
     log_buffer.flush()
-    drain.drain()
+    tasks.drain_logs()
     geo.geo_api._pause(60, "a test")
     samples = scrape(client, HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
     assert samples[("ip_tracking_flags_total", (("rule", "probe"),))] == 1

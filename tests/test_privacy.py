@@ -9,7 +9,7 @@ from django.db.models import Sum
 from django.test import Client
 from django.utils import timezone
 
-from security import privacy
+from security import privacy, tasks
 from security.models import (
     AllowedIP,
     BlockedIP,
@@ -18,7 +18,6 @@ from security.models import (
     RollupKind,
     SuspiciousIP,
 )
-from security.requestlog import drain
 from security.requestlog.buffer import log_buffer
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -74,7 +73,7 @@ def test_forget_ip_leaves_no_trace(client: Client, capsys, redis_client):
         client.get("/.env", REMOTE_ADDR="203.0.113.90")
     client.get("/", REMOTE_ADDR="203.0.113.91")
     log_buffer.flush()
-    drain.drain()
+    tasks.drain_logs()
     call_command("block_ip", "203.0.113.90")
     call_command("allow_ip", "203.0.113.90/32")
     assert SuspiciousIP.objects.filter(ip_address="203.0.113.90").exists()
@@ -101,7 +100,108 @@ def test_forget_a_network(client: Client, capsys):
     client.get("/", REMOTE_ADDR="2001:db8:7::2")
     client.get("/", REMOTE_ADDR="2001:db8:8::1")
     log_buffer.flush()
-    drain.drain()
+    tasks.drain_logs()
     call_command("forget_ip", "2001:db8:7::/48")
     assert list(RequestLog.objects.values_list("ip_address", flat=True)) == ["2001:db8:8::1"]
-    assert "2 address(es)" in capsys.readouterr().out
+    assert "(2 addresses)" in capsys.readouterr().out
+
+
+def flagged_row(ip: str, hour, requests: int) -> SuspiciousIP:
+    return SuspiciousIP(
+        ip_address=ip,
+        reason="probe",
+        window_start=hour,
+        window_end=hour + timedelta(hours=1),
+        requests=requests,
+        total_requests=requests,
+        first_seen=hour,
+        last_seen=hour + timedelta(minutes=requests),
+        evidence={"requests": [{"path": f"/{ip}"}]},
+    )
+
+
+def test_two_addresses_of_one_network_flagged_in_one_hour_become_one_row(settings):
+    hour = (timezone.now() - timedelta(days=10)).replace(minute=0, second=0, microsecond=0)
+    SuspiciousIP.objects.bulk_create(
+        [flagged_row("203.0.113.5", hour, 2), flagged_row("203.0.113.6", hour, 3)]
+    )
+    RequestLog.objects.bulk_create([old_row("203.0.113.5", 10), old_row("203.0.113.6", 10)])
+    settings.SECURITY_ANONYMIZE_AFTER_DAYS = 7
+    from security import tasks
+
+    tasks.delete_old_request_logs()  # used to fail on the one-row-per-window constraint
+    (row,) = SuspiciousIP.objects.all()
+    assert (row.ip_address, row.requests, row.total_requests) == ("203.0.113.0", 5, 5)
+    assert len(row.evidence["requests"]) == 2
+    assert set(RequestLog.objects.values_list("ip_address", flat=True)) == {"203.0.113.0"}
+    assert privacy.anonymize_older_than(7) == 0  # the watermark moved on
+
+
+def test_forget_ip_reaches_records_the_worker_has_not_stored_yet(client: Client, capsys):
+    for path in ("/", "/about/", "/.env"):
+        client.get(path, REMOTE_ADDR="203.0.113.92")
+    client.get("/", REMOTE_ADDR="203.0.113.93")
+    log_buffer.flush()  # in the stream; the worker is stopped
+    call_command("forget_ip", "203.0.113.92")
+    assert "records not yet stored 3" in capsys.readouterr().out
+    tasks.drain_logs()  # the worker comes back
+    assert list(RequestLog.objects.values_list("ip_address", flat=True)) == ["203.0.113.93"]
+    assert not RequestRollup.objects.filter(key="203.0.113.92").exists()
+    assert not SuspiciousIP.objects.exists()
+
+
+def test_records_still_in_a_web_process_when_it_forgets_are_dropped_by_the_drain(client: Client):
+    client.get("/", REMOTE_ADDR="2001:db8:9::1")
+    call_command("forget_ip", "2001:db8:9::/48")  # the record is still in this process
+    log_buffer.flush()
+    tasks.drain_logs()
+    assert not RequestLog.objects.exists()
+    assert not RequestRollup.objects.filter(kind=RollupKind.IP).exists()
+
+
+def test_dead_letters_naming_the_address_are_deleted(redis_client, capsys):
+    from security.requestlog import keys, records
+
+    record = records.Record("0" * 32, 1.0, "203.0.113.94", "GET", "/", 200)
+    redis_client.xadd(keys.dead_letters(), {"b": records.encode_batch([record])})
+    redis_client.xadd(keys.dead_letters(), {"b": b"\x00 garbage 203.0.113.94 garbage"})
+    redis_client.xadd(keys.dead_letters(), {"b": b"\x00 garbage 203.0.113.95"})
+    call_command("forget_ip", "203.0.113.94")
+    assert "dead letters 2" in capsys.readouterr().out
+    assert redis_client.xlen(keys.dead_letters()) == 1
+
+
+def test_queued_alerts_naming_the_address_are_dropped(settings, capsys):
+    import dramatiq
+
+    from security.alerts import WEBHOOK_QUEUE
+
+    settings.SECURITY_ALERT_WEBHOOK_URL = "http://127.0.0.1:9/hook"  # never reached
+    call_command("block_ip", "203.0.113.96")
+    call_command("block_ip", "203.0.113.97")
+    queue = dramatiq.get_broker().queues[WEBHOOK_QUEUE]
+    assert queue.qsize() == 2
+    call_command("forget_ip", "203.0.113.96")
+    assert "queued alerts 1" in capsys.readouterr().out
+    assert queue.qsize() == 1
+    assert b"203.0.113.96" not in queue.queue[0]
+
+
+def test_an_alert_a_worker_already_holds_is_not_sent_after_forget(httpserver, settings):
+    from security import alerts
+
+    settings.SECURITY_ALERT_WEBHOOK_URL = httpserver.url_for("/hook")
+    event = alerts.blocked_event(["203.0.113.98"], "abuse", None, "manual")
+    call_command("forget_ip", "203.0.113.98")
+    alerts.deliver(event)  # what a retry of a failed post would do
+    assert not httpserver.log
+
+
+def test_forget_says_what_it_could_not_reach_while_redis_is_down(settings):
+    from django.core.management import CommandError
+
+    settings.SECURITY_REDIS_URL = "redis://127.0.0.1:1/0"
+    RequestLog.objects.bulk_create([old_row("203.0.113.99", 1)])
+    with pytest.raises(CommandError, match="Redis unreachable"):
+        call_command("forget_ip", "203.0.113.99")
+    assert not RequestLog.objects.exists()  # the database part was done

@@ -1,4 +1,5 @@
 import threading
+import time
 import uuid
 from datetime import timedelta
 
@@ -9,7 +10,7 @@ from django.db import connection
 from django.test import Client, override_settings
 from django.utils import timezone
 
-from security.blocklist import block
+from security.blocking.changes import block
 from security.models import RequestLog
 from security.requestlog import buffer, drain, keys, records, store
 from security.requestlog.buffer import log_buffer
@@ -106,6 +107,54 @@ def test_flush_sends_one_batch_and_queues_one_drain(client: Client, redis_client
     assert queued == 1  # the second flush found a drain already pending
 
 
+def test_a_wake_up_no_drain_answers_is_sent_again_and_a_stale_one_is_dropped(
+    client: Client, redis_client
+):
+    """A wake-up can sit with a worker whose threads wait on a database it cannot reach (or in
+    its prefetch): the next flush after a second sends another for an idle worker to take. The
+    pile a site collects while every worker is away is dropped unrun, not drained one by one."""
+    import dramatiq
+
+    from security import tasks
+    from security.requestlog import stream
+
+    broker = dramatiq.get_broker()
+    queue = broker.queues["default"]
+    client.get("/", REMOTE_ADDR="203.0.113.20")
+    log_buffer.flush()
+    client.get("/", REMOTE_ADDR="203.0.113.20")
+    log_buffer.flush()
+    assert queue.qsize() == 1
+    time.sleep(stream.DRAIN_PENDING_SECONDS + 0.1)
+    client.get("/", REMOTE_ADDR="203.0.113.20")
+    log_buffer.flush()
+    assert queue.qsize() == 2
+
+    late = time.time() * 1000 - stream.WAKE_UP_MAX_AGE_MS - 1000
+    waiting = []
+    while queue.qsize():
+        waiting.append(dramatiq.Message.decode(queue.get()))
+        queue.task_done()
+    for message in waiting:
+        broker.enqueue(message.copy(message_timestamp=int(late)))
+    worker = dramatiq.Worker(broker, worker_timeout=100)
+    worker.start()
+    try:
+        broker.join("default", fail_fast=False)  # a skipped message is dead-lettered
+        worker.join()
+        assert len(broker.dead_letters_by_queue["default"]) == 2
+        assert records_in_stream(redis_client) == 3
+        assert not RequestLog.objects.exists()
+
+        stream.request_drain()  # a fresh one is run
+        broker.join("default", fail_fast=False)
+        worker.join()
+    finally:
+        worker.stop()
+    assert tasks.drain_request_logs.actor_name == keys.DRAIN_ACTOR
+    assert RequestLog.objects.filter(ip_address="203.0.113.20").count() == 3
+
+
 @override_settings(SECURITY_REDIS_URL=DOWN_REDIS)
 def test_redis_down_flush_writes_straight_to_the_database(client: Client, caplog):
     for _ in range(5):
@@ -161,9 +210,13 @@ def test_malformed_entries_go_to_the_dead_letter_stream(redis_client):
 def test_entries_of_a_drain_that_died_are_claimed_back(redis_client, settings):
     publish_records([make_record() for _ in range(7)])
     drain.ensure_group(redis_client)
-    redis_client.xreadgroup(keys.DRAIN_GROUP, "crashed", {"security:requestlog": ">"}, count=100)
-    assert drain.drain() == 0  # not idle long enough yet: still the crashed consumer's
-    settings.SECURITY_LOG_CLAIM_IDLE_SECONDS = 0
+    # A live process's drain holds them (its heartbeat is fresh): it retries them itself.
+    redis_client.set(keys.alive("worker-host-77"), 1, px=60_000)
+    redis_client.xreadgroup(
+        keys.DRAIN_GROUP, "worker-host-77-1", {"security:requestlog": ">"}, count=100
+    )
+    assert drain.drain() == 0
+    settings.SECURITY_LOG_CLAIM_IDLE_SECONDS = 0  # ... unless they waited the claim time
     assert drain.drain() == 7
     assert RequestLog.objects.count() == 7
 
@@ -214,21 +267,24 @@ def test_database_briefly_unavailable_during_a_flush_keeps_the_records(client, m
     assert RequestLog.objects.filter(ip_address="203.0.113.21").count() == 5
 
 
-def test_drain_that_fails_to_store_leaves_entries_for_the_next_one(monkeypatch, settings):
+def test_a_drain_stores_its_batch_itself_once_the_database_answers(monkeypatch):
     from django.db import OperationalError
+    from psycopg.errors import LockNotAvailable
 
     publish_records([make_record() for _ in range(4)])
-    monkeypatch.setattr(
-        drain,
-        "store_new_rows",
-        lambda *a, **k: (_ for _ in ()).throw(OperationalError("database down")),
-    )
-    with pytest.raises(OperationalError):
-        drain.drain()
-    monkeypatch.undo()
-    settings.SECURITY_LOG_CLAIM_IDLE_SECONDS = 0
-    drain.drain()
+    real_store = drain.store_new_rows
+    failures = iter([True, True, True])
+
+    def flaky_store(batch, use_network=True):
+        if next(failures, False):
+            # The database answered: the rows are locked by a drain that was cut off.
+            raise OperationalError("lock timeout") from LockNotAvailable("lock timeout")
+        return real_store(batch, use_network)
+
+    monkeypatch.setattr(drain, "store_new_rows", flaky_store)
+    assert drain.drain() == 4  # the same drain, with the default claim time of a minute
     assert RequestLog.objects.count() == 4
+    assert next(failures, "none left") == "none left"
 
 
 def test_a_user_model_with_a_uuid_key_is_logged_too(rf):

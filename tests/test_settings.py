@@ -46,7 +46,7 @@ def test_embedded_defaults_with_debug_on():
     assert "journal_mode=WAL" in values["options"]["init_command"]
     assert values["age"] == 600
     assert values["hosts"] == ["localhost", "127.0.0.1"]
-    assert values["cache"] == "redis://127.0.0.1:6379/0"
+    assert values["cache"] == ["redis://127.0.0.1:6379/0"]
     assert values["broker"]["OPTIONS"] == {"url": "redis://127.0.0.1:6379/0"}
     assert "periodiq.PeriodiqMiddleware" in values["broker"]["MIDDLEWARE"]
     assert values["proxies"] == []
@@ -68,7 +68,7 @@ def test_environment_overrides():
     assert values["engine"] == "django.db.backends.postgresql"
     assert values["name"] == "site"
     assert values["hosts"] == ["example.org", "www.example.org"]
-    assert values["cache"] == "redis://cache.internal:6380/2"
+    assert values["cache"] == ["redis://cache.internal:6380/2"]
     assert values["proxies"] == ["10.0.0.1", "10.1.0.0/16"]
 
 
@@ -135,3 +135,13 @@ def test_a_command_without_configuration_says_why_in_one_line():
         "manage.py: DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off "
         "(the built-in development key is refused outside debug mode)"
     ]
+
+
+def test_a_sentinel_url_reaches_the_cache_and_the_broker_whole():
+    url = "redis+sentinel://s1.internal:26379,s2.internal:26379,s3.internal:26379/mymaster/1"
+    result = run_settings({"DJANGO_SECRET_KEY": "k" * 50, "REDIS_URL": url})
+    assert result.returncode == 0, result.stderr
+    values = json.loads(result.stdout)
+    assert values["cache"] == [url]  # one location, not split at its commas
+    assert values["broker"]["BROKER"] == "security.broker.RedisBroker"
+    assert values["broker"]["OPTIONS"] == {"url": url}

@@ -1,4 +1,5 @@
-"""scripts/update_geodb.sh against a loopback stand-in for MaxMind's download endpoint."""
+"""scripts/update_geodb.sh, which runs `manage.py update_geodb`, against a loopback stand-in for
+MaxMind's download endpoint."""
 
 import base64
 import subprocess
@@ -23,10 +24,17 @@ def geo_dir(tmp_path):
 
 
 def run_update(
-    server: HTTPServer, geo_dir, account=ACCOUNT, key=KEY, editions="GeoLite2-City"
+    server: HTTPServer,
+    geo_dir,
+    account=ACCOUNT,
+    key=KEY,
+    editions="GeoLite2-City",
+    args: tuple[str, ...] = (),
 ) -> subprocess.CompletedProcess:
     env = {
         "PATH": "/usr/bin:/bin",
+        # What every manage.py command of a site needs (the demo refuses its development key).
+        "DJANGO_SECRET_KEY": "insecure-key-for-the-test-suite-only",
         "GEOIP_PATH": str(geo_dir),
         "MAXMIND_DOWNLOAD_URL": server.url_for(PATH),
         "MAXMIND_ACCOUNT_ID": account,
@@ -34,7 +42,7 @@ def run_update(
         "MAXMIND_EDITIONS": editions,
     }
     return subprocess.run(
-        ["bash", "scripts/update_geodb.sh"],
+        ["bash", "scripts/update_geodb.sh", *args],
         env=env,
         cwd=ROOT,
         capture_output=True,
@@ -144,3 +152,15 @@ def test_a_city_archive_served_as_asn_is_refused(httpserver, geo_dir, tmp_path):
     assert "(expected ASN)" in result.stderr
     assert not (geo_dir / "GeoLite2-ASN.mmdb").exists()
     assert city  # the City database was not asked for
+
+
+def test_the_edition_option_overrides_the_environment(httpserver, geo_dir, tmp_path):
+    city = new_archive(tmp_path)
+    serve(httpserver, city, sha256_line(city))
+    result = run_update(
+        httpserver, geo_dir, editions="GeoLite2-ASN", args=("--edition", "GeoLite2-City")
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"update_geodb: installed {geo_dir / 'GeoLite2-City.mmdb'}"
+    assert city_of(geo_dir) == "New City"
+    assert not (geo_dir / "GeoLite2-ASN.mmdb").exists()

@@ -42,5 +42,10 @@ urlpatterns = [
         name="password_reset_done",
     ),
     path("api/token/", token),
+    path(
+        "reset/<uidb64>/<token>/",
+        auth_views.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
     *project_urls,
 ]

@@ -34,14 +34,14 @@ def lookup_cost(compiled, ips: list[str]) -> float:
 
 
 def run_lookups() -> list[benchlib.Result]:
-    from security.blocklist import CompiledBlocklist
-    from security.matcher import address_key
+    from security.blocking.blocklist import CompiledBlocklist
+    from security.matcher import NetworkSet, address_key
 
     networks = random_networks(NETWORKS)
     started = time.perf_counter()
-    full = CompiledBlocklist(networks, [], float("inf"))
+    full = CompiledBlocklist(NetworkSet(networks), NetworkSet([]), float("inf"))
     compile_seconds = time.perf_counter() - started
-    empty = CompiledBlocklist([], [], float("inf"))
+    empty = CompiledBlocklist(NetworkSet([]), NetworkSet([]), float("inf"))
     rng = random.Random(1)
     ips = [".".join(str(rng.randrange(256)) for _ in range(4)) for _ in range(200_000)]
     costs = {"empty": [], "full": []}
@@ -65,7 +65,7 @@ def run_lookups() -> list[benchlib.Result]:
 
 
 def run_throughput(rounds: int = 3, seconds: int = 5) -> list[benchlib.Result]:
-    from security import blocklist
+    from security.blocking import changes
     from security.models import BlockedIP
 
     BlockedIP.objects.all().delete()
@@ -76,11 +76,11 @@ def run_throughput(rounds: int = 3, seconds: int = 5) -> list[benchlib.Result]:
         benchlib.wrk_rate(url + "/trivial/", seconds=1)
         for _ in range(rounds):
             BlockedIP.objects.all().delete()
-            blocklist.announce_change()
+            changes.announce_change()
             time.sleep(2.5)
             benchlib.wrk_rate(url + "/trivial/", seconds=2)  # warm-up after the reload
             rates["empty"].append(benchlib.wrk_rate(url + "/trivial/", seconds=seconds))
-            blocklist.block(networks, reason="benchmark")
+            changes.block(networks, reason="benchmark")
             # Steady state: each worker reloads 100k rows once (the compile time printed
             # above), then serves from memory; the warm-up absorbs that one-off cost.
             time.sleep(2.5)

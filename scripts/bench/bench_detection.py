@@ -53,9 +53,10 @@ def mixed_records(count: int) -> list:
 def drain_rate(streaming: bool, count: int) -> float:
     from django.test.utils import override_settings
 
+    from security import tasks
     from security.models import RequestLog, RequestRollup, SuspiciousIP
     from security.redis_client import get_redis
-    from security.requestlog import drain, keys, records, stream
+    from security.requestlog import keys, records, stream
 
     client = get_redis()
     client.delete(keys.stream())
@@ -68,7 +69,7 @@ def drain_rate(streaming: bool, count: int) -> float:
         started = time.perf_counter()
         stored = 0
         while stored < count:
-            stored += drain.drain(time_budget=120)
+            stored += tasks.drain_logs(time_budget=120)
         elapsed = time.perf_counter() - started
     if streaming:
         assert SuspiciousIP.objects.exists(), "streaming flagged nothing"

@@ -85,11 +85,11 @@ def wrk_p99_ms(url: str, seconds: int) -> float:
 def run_reload_latency(seconds: int = 8) -> benchlib.Result:
     from bench_blocklist import random_networks
 
-    from security import blocklist
+    from security.blocking import changes
     from security.models import BlockedIP
 
     BlockedIP.objects.all().delete()
-    blocklist.block(random_networks(RELOAD_NETWORKS), reason="benchmark")
+    changes.block(random_networks(RELOAD_NETWORKS), reason="benchmark")
     server, url = benchlib.start_gunicorn("bench_settings")
     target = url + "/trivial/"
     try:
@@ -102,7 +102,7 @@ def run_reload_latency(seconds: int = 8) -> benchlib.Result:
             n = 0
             while not stop.wait(1.0):
                 n += 1
-                blocklist.block([f"192.0.2.{n % 250}"], reason="benchmark change")
+                changes.block([f"192.0.2.{n % 250}"], reason="benchmark change")
 
         changer = threading.Thread(target=change_blocks, daemon=True)
         changer.start()

@@ -40,7 +40,7 @@ def web_memory_mib(server) -> float:
 
 
 def run_feed(rounds: int = 3, seconds: int = 5) -> list[benchlib.Result]:
-    from security import feeds
+    from security.blocking import feed_config, feeds
     from security.models import BlockedIP
 
     BlockedIP.objects.all().delete()
@@ -56,7 +56,7 @@ def run_feed(rounds: int = 3, seconds: int = 5) -> list[benchlib.Result]:
         path = feed_file(ENTRIES)
         entries = sum(1 for line in path.read_text().splitlines() if not line.startswith("#"))
         started = time.perf_counter()
-        feeds.refresh(feeds.make_feed("bench", {"file": str(path), "max_entries": 2_000_000}))
+        feeds.refresh(feed_config.make_feed("bench", {"file": str(path), "max_entries": 2_000_000}))
         import_seconds = time.perf_counter() - started
         # Every web worker compiles the list in its background thread; wait until it serves
         # a blocked address with 403.
@@ -77,9 +77,9 @@ def run_feed(rounds: int = 3, seconds: int = 5) -> list[benchlib.Result]:
         for _ in range(rounds):
             rates["full"].append(benchlib.wrk_rate(target, seconds=seconds))
         BlockedIP.objects.all().delete()
-        from security import blocklist
+        from security.blocking import changes
 
-        blocklist.announce_change()
+        changes.announce_change()
         time.sleep(8)
         for _ in range(rounds):
             rates["empty"].append(benchlib.wrk_rate(target, seconds=seconds))
@@ -122,7 +122,7 @@ def run_feed(rounds: int = 3, seconds: int = 5) -> list[benchlib.Result]:
 def run_country_rule(lookups: int = 20_000) -> list[benchlib.Result]:
     from django.test.utils import override_settings
 
-    from security import georules
+    from security.blocking import georules
     from tests.geodata import write_city_db
 
     folder = Path(tempfile.mkdtemp())

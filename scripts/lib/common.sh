@@ -34,10 +34,13 @@ ensure_venv() {
 }
 
 redis_answers() {
-  "$VENV/bin/python" - "$1" <<'PY'
-import sys, redis
+  # The app's own client: REDIS_URL may name Sentinels (redis+sentinel://...).
+  "$VENV/bin/python" - "$1" "$ROOT" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[2])
+from security.redis_client import client_from_url
 try:
-    redis.Redis.from_url(sys.argv[1], socket_connect_timeout=1, socket_timeout=1).ping()
+    client_from_url(sys.argv[1], socket_connect_timeout=1, socket_timeout=1).ping()
 except Exception:
     sys.exit(1)
 PY
@@ -47,6 +50,9 @@ PY
 ensure_redis() {
   local url="$1"
   redis_answers "$url" && return 0
+  case "$url" in
+    *+sentinel://*) die "no Redis primary answers through the Sentinels of REDIS_URL" ;;
+  esac
   local host port
   read -r host port < <("$VENV/bin/python" -c 'import sys, urllib.parse as u; p = u.urlparse(sys.argv[1]); print(p.hostname or "127.0.0.1", p.port or 6379)' "$url")
   case "$host" in

@@ -53,6 +53,8 @@ class Flag:
             self.samples.append(sample(row))
 
     def as_row(self, detected_by: str) -> SuspiciousIP:
+        if self.first_seen is None or self.last_seen is None:
+            raise ValueError("a flag is stored once it holds a request")
         window_start = hour_of(self.first_seen)
         return SuspiciousIP(
             ip_address=self.ip,

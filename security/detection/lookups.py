@@ -1,6 +1,7 @@
 """SQL expressions the ORM has no single word for."""
 
-from django.db.models import Expression, Lookup
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import Expression, F, Lookup
 from django.db.models.sql.compiler import SQLCompiler
 
 
@@ -21,13 +22,13 @@ class IStartsWithAny(Lookup):
     lookup_name = "istartswith_any"
     prepare_rhs = False
 
-    def __init__(self, lhs: Expression, rhs: tuple[str, ...] | list[str]) -> None:
+    def __init__(self, lhs: Expression | F, rhs: tuple[str, ...] | list[str]) -> None:
         super().__init__(lhs, tuple(rhs))
 
     def get_prep_lookup(self) -> tuple[str, ...]:
         return tuple(like_prefix(prefix) for prefix in self.rhs)
 
-    def as_sql(self, compiler: SQLCompiler, connection) -> tuple[str, list]:
+    def as_sql(self, compiler: SQLCompiler, connection: BaseDatabaseWrapper) -> tuple[str, list]:
         lhs, lhs_params = self.process_lhs(compiler, connection)
         patterns = self.rhs
         if not patterns:
@@ -37,7 +38,9 @@ class IStartsWithAny(Lookup):
         params = [param for pattern in patterns for param in (*lhs_params, pattern)]
         return f"({clause})", params
 
-    def as_postgresql(self, compiler: SQLCompiler, connection) -> tuple[str, list]:
+    def as_postgresql(
+        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper
+    ) -> tuple[str, list]:
         lhs, lhs_params = self.process_lhs(compiler, connection)
         if not self.rhs:
             return "FALSE", []

@@ -29,6 +29,7 @@ Requests the blocklist turned away never count (a ban must not feed the next ban
 staff users' requests or allowlisted addresses.
 """
 
+import re
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import NamedTuple
@@ -36,7 +37,8 @@ from typing import NamedTuple
 from django.conf import settings
 
 from ..models import SuspicionReason as Reason
-from . import signatures
+from . import detectors, signatures, transforms
+from .config import detect_conf
 
 # Missing assets are a broken page, not a scan: a single-page or media app can ask for dozens.
 STATIC_ASSET_SUFFIXES = (
@@ -73,6 +75,8 @@ DEFAULT_RULES = {
 # The hourly scan counts distinct 404 paths over the hour with its own threshold.
 HOURLY_NOT_FOUND_THRESHOLD = 20
 SENSITIVE_DENIED_THRESHOLD = 3
+TRAVERSAL_FAMILIES = ("traversal", "nul")
+SESSION_IN_PATH = re.compile(r";(?:jsessionid|phpsessid|aspsessionid\w{0,20}|sid)=")
 SIGNATURE_RULES = (Reason.EXPLOIT, Reason.PROBE, Reason.TRAVERSAL, Reason.INJECTION, Reason.SCANNER)
 # Settings that existed before SECURITY_DETECT_RULES keep working.
 LEGACY_THRESHOLDS = {
@@ -82,7 +86,7 @@ LEGACY_THRESHOLDS = {
 }
 
 
-def rules() -> dict[str, Rule]:
+def rules() -> dict[Reason, Rule]:
     overrides = getattr(settings, "SECURITY_DETECT_RULES", {})
     result = {}
     for reason, rule in DEFAULT_RULES.items():
@@ -102,6 +106,11 @@ class Signal(NamedTuple):
     signature: str
 
 
+def is_plain_visit(method: str, status: int) -> bool:
+    """A GET or HEAD that was answered 2xx: a page seen, not an attempt at it."""
+    return method in ("GET", "HEAD") and status < 300
+
+
 def is_static_asset(path: str) -> bool:
     return path.casefold().endswith(STATIC_ASSET_SUFFIXES) or "/apple-touch-icon" in path
 
@@ -114,12 +123,27 @@ def _first(reason: str, checks: list[tuple[str, str]]) -> Signal | None:
     return None
 
 
+def _signal(hit: detectors.Hit | None, where: str) -> Signal | None:
+    if hit is None:
+        return None
+    reason = Reason.TRAVERSAL if hit.family in TRAVERSAL_FAMILIES else Reason.INJECTION
+    return Signal(reason, f"{hit.family} in {where}: {hit.evidence}")
+
+
+def _merge(found: dict[str, Signal], *signals: Signal | None) -> dict[str, Signal]:
+    for signal in signals:
+        if signal is not None:
+            found.setdefault(signal.reason, signal)
+    return found
+
+
 # Paths and user agents repeat across requests, so their verdicts are cached; a query string
 # is checked only when there is one.
 @lru_cache(maxsize=65536)
 def path_signals(path: str, lists_key: int) -> dict[str, Signal]:
-    normalised = signatures.normalise_path(path)
-    decoded = signatures.decode(path)
+    bare = transforms.strip_path_parameters(path)
+    normalised = signatures.normalise_path(bare)
+    decoded = signatures.decode(bare)
     found = {
         Reason.EXPLOIT: _first(
             Reason.EXPLOIT,
@@ -131,7 +155,12 @@ def path_signals(path: str, lists_key: int) -> dict[str, Signal]:
         Reason.TRAVERSAL: _first(Reason.TRAVERSAL, [("traversal", decoded)]),
         Reason.INJECTION: _first(Reason.INJECTION, [("injection", decoded)]),
     }
-    return {reason: signal for reason, signal in found.items() if signal is not None}
+    kept: dict[str, Signal] = {r: sig for r, sig in found.items() if sig is not None}
+    field = transforms.normalise(path)
+    hit = detectors.inspect(field)
+    if hit is None and (session := SESSION_IN_PATH.search(field.text)):
+        hit = detectors.Hit("session_fixation", session.group(0))
+    return _merge(kept, _signal(hit, "path"))
 
 
 @lru_cache(maxsize=16384)
@@ -140,30 +169,71 @@ def agent_signals(user_agent: str, lists_key: int) -> dict[str, Signal]:
         Reason.INJECTION: _first(Reason.INJECTION, [("injection", user_agent)]),
         Reason.SCANNER: _first(Reason.SCANNER, [("scanner_user_agents", user_agent.casefold())]),
     }
-    return {reason: signal for reason, signal in found.items() if signal is not None}
+    kept: dict[str, Signal] = {r: sig for r, sig in found.items() if sig is not None}
+    return _merge(kept, _signal(detectors.inspect(transforms.normalise(user_agent)), "user agent"))
+
+
+def parameter_signals(query: str, where: str) -> list[Signal | None]:
+    return [
+        _signal(detectors.inspect_parameter(name, value), where)
+        for name, value in transforms.query_fields(query)
+    ]
 
 
 def query_signals(path: str, query: str) -> dict[str, Signal]:
     decoded = signatures.decode(query)
-    normalised = signatures.normalise_path(path)
+    bare = transforms.strip_path_parameters(path)
+    normalised = signatures.normalise_path(bare)
     found = {
         Reason.EXPLOIT: _first(
             Reason.EXPLOIT,
             [
                 ("cve_uris", f"{normalised}?{decoded}"),
-                ("cve_uris", f"{signatures.decode(path)}?{decoded}"),
+                ("cve_uris", f"{signatures.decode(bare)}?{decoded}"),
             ],
         ),
         Reason.PROBE: _first(Reason.PROBE, [("probe_queries", "?" + decoded)]),
         Reason.TRAVERSAL: _first(Reason.TRAVERSAL, [("traversal", decoded)]),
         Reason.INJECTION: _first(Reason.INJECTION, [("injection", decoded)]),
     }
-    return {reason: signal for reason, signal in found.items() if signal is not None}
+    kept: dict[str, Signal] = {r: sig for r, sig in found.items() if sig is not None}
+    return _merge(kept, *parameter_signals(query, "query"))
 
 
-def signature_signals(path: str, query: str, user_agent: str) -> list[Signal]:
-    """What the signature lists say about one request (at most one signal per rule; the
-    path's, then the query's, then the user agent's)."""
+@lru_cache(maxsize=16384)
+def referer_signals(referer: str) -> dict[str, Signal]:
+    """A payload in the referer: its path and each of its parameters (the lists of paths are
+    not applied: a referer names another site's pages)."""
+    path, query = transforms.referer_parts(referer)
+    found: dict[str, Signal] = {}
+    if path:
+        _merge(found, _signal(detectors.inspect(transforms.normalise(path)), "referer"))
+    return _merge(found, *parameter_signals(query, "referer"))
+
+
+def request_signals(method: str, path: str, status: int) -> Signal | None:
+    """Rules that need no list: a method the site never serves, a technology it does not run."""
+    if method.upper() not in detect_conf.SERVED_METHODS:
+        return Signal(Reason.PROBE, f"method: {method.upper()[:16]}")
+    if status == 404:
+        bare = transforms.strip_path_parameters(path).casefold().rstrip("/")
+        suffixes = detect_conf.UNSERVED_SUFFIXES
+        if bare.endswith(suffixes):
+            suffix = next(s for s in suffixes if bare.endswith(s))
+            return Signal(Reason.PROBE, f"unserved: {suffix}")
+    return None
+
+
+def signature_signals(
+    path: str,
+    query: str,
+    user_agent: str,
+    referer: str = "",
+    method: str = "GET",
+    status: int = 200,
+) -> list[Signal]:
+    """What the signatures say about one request (at most one signal per rule; the path's,
+    then the query's, the user agent's, the referer's, then the method's and the status's)."""
     key = signatures.lists_key()
     found = dict(path_signals(path, key))
     if query:
@@ -172,4 +242,8 @@ def signature_signals(path: str, query: str, user_agent: str) -> list[Signal]:
     if user_agent:
         for reason, signal in agent_signals(user_agent, key).items():
             found.setdefault(reason, signal)
+    if referer:
+        for reason, signal in referer_signals(referer).items():
+            found.setdefault(reason, signal)
+    _merge(found, request_signals(method, path, status))
     return list(found.values())

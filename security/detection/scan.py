@@ -1,202 +1,64 @@
 """The windowed scan (hourly actor, `manage.py detect_anomalies`): every rule of rules.py over
 a time window, upserted as SuspiciousIP rows.
 
-Counting rules are two GROUP BY queries. Signature rules run the same matcher as streaming,
-once per distinct (IP, path, query, user agent) of the requests that could carry an attack:
-answered 4xx/5xx, with a query string, or from a user agent a list names. Ordinary pages
-without a query string never reach Python. The scan is idempotent: rows are keyed by (IP,
-reason, the hour of the first matching request), and a second run over the same data writes
-the same values. It is also the catch-up for anything streaming missed while Redis or the worker was
-away.
+Counting rules are GROUP BY queries (counting.py). Signature rules run the same matcher as
+streaming, once per distinct (IP, path, query, user agent) of the requests that could carry
+an attack: answered 4xx/5xx, with a query string, or from a user agent a list names. Ordinary
+pages without a query string never reach Python. The scan is idempotent: rows are keyed by
+(IP, reason, the hour of the first matching request), and a second run over the same data
+writes the same values. It is also the catch-up for anything streaming missed while Redis or
+the worker was away.
 """
 
 import logging
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Count, F, Max, Min, Q, QuerySet
+from django.db.models import Count, Max, Min, Q, QuerySet
 from django.utils import timezone
 from redis.exceptions import LockError, RedisError
 
-from ..conf import conf
-from ..matcher import NetworkSet
-from ..models import AllowedIP, RequestLog, SuspicionReason, SuspicionStatus, SuspiciousIP
+from ..models import AllowedIP, RequestLog, SuspicionStatus, SuspiciousIP
 from ..redis_client import get_redis
-from . import flags, rules, signatures, triage
+from . import exemptions, flags, rules, signatures, triage
+from .config import detect_conf
+from .counting import Finding, cache_busting_findings, counting_findings
 from .flags import hour_of
-from .lookups import IStartsWithAny
 
 logger = logging.getLogger(__name__)
 
 LOCK_KEY = "security:detect-lock"
 SAMPLE_REQUESTS = 5
-ASSET_REGEX = r"(" + "|".join(s.replace(".", r"\.") for s in rules.STATIC_ASSET_SUFFIXES) + r")$"
-
-
-@dataclass
-class Finding:
-    ip: str
-    reason: str
-    requests: int
-    total: int
-    first_seen: datetime
-    last_seen: datetime
-    evidence: dict = field(default_factory=dict)
-    signature: str = ""
-
-    def as_json(self) -> dict:
-        return {"ip": self.ip, "reason": self.reason, "requests": self.requests}
 
 
 def window_requests(start: datetime, end: datetime) -> QuerySet:
     staff = get_user_model().objects.filter(is_staff=True).values("pk")
-    return RequestLog.objects.filter(
+    requests = RequestLog.objects.filter(
         timestamp__gt=start, timestamp__lte=end, blocked=False, ip_address__isnull=False
     ).filter(Q(user_id__isnull=True) | ~Q(user_id__in=staff))
-
-
-def aggregate(requests: QuerySet) -> QuerySet:
-    """Counting rules, one GROUP BY ip_address."""
-    active = rules.rules()
-    sensitive = Q(IStartsWithAny(F("path"), conf.DETECT_SENSITIVE_PATHS))
-    anonymous = Q(user_id__isnull=True)
-    client_error = Q(status_code__gte=400, status_code__lt=500)
-    missing_page = Q(status_code=404) & ~Q(path__iregex=ASSET_REGEX)
-    return (
-        requests.order_by()
-        .values("ip_address")
-        .annotate(
-            total=Count("id"),
-            anonymous=Count("id", filter=anonymous),
-            sensitive=Count("id", filter=sensitive),
-            sensitive_denied=Count("id", filter=sensitive & client_error),
-            not_found_paths=Count("path", filter=missing_page, distinct=True),
-            rate_limited=Count("id", filter=Q(status_code=429)),
-            user_agents=Count(
-                "user_agent",
-                filter=anonymous & (Q(status_code__gte=400) | sensitive),
-                distinct=True,
-            ),
-            first_seen=Min("timestamp"),
-            last_seen=Max("timestamp"),
-        )
-        .filter(
-            Q(anonymous__gt=active[SuspicionReason.HIGH_VOLUME].threshold)
-            | Q(sensitive__gt=active[SuspicionReason.SENSITIVE].threshold)
-            | Q(sensitive_denied__gte=rules.SENSITIVE_DENIED_THRESHOLD)
-            | Q(not_found_paths__gte=rules.hourly_not_found_threshold())
-            | Q(rate_limited__gte=active[SuspicionReason.RATE_LIMITED].threshold)
-            | Q(user_agents__gte=active[SuspicionReason.UA_ROTATION].threshold)
-        )
-    )
-
-
-def reasons_of(row: dict) -> list[tuple[str, int]]:
-    active = {reason: rule for reason, rule in rules.rules().items() if rule.enabled}
-    checks = [
-        (SuspicionReason.HIGH_VOLUME, row["anonymous"],
-         row["anonymous"] > _t(active, "high_volume")),
-        (
-            SuspicionReason.SENSITIVE,
-            row["sensitive"],
-            row["sensitive"] > _t(active, "sensitive")
-            or row["sensitive_denied"] >= rules.SENSITIVE_DENIED_THRESHOLD,
-        ),
-        (
-            SuspicionReason.NOT_FOUND,
-            row["not_found_paths"],
-            row["not_found_paths"] >= rules.hourly_not_found_threshold(),
-        ),
-        (SuspicionReason.RATE_LIMITED, row["rate_limited"],
-         row["rate_limited"] >= _t(active, "rate_limited")),
-        (SuspicionReason.UA_ROTATION, row["user_agents"],
-         row["user_agents"] >= _t(active, "ua_rotation")),
-    ]  # fmt: skip
-    return [(reason, count) for reason, count, hit in checks if hit and reason in active]
-
-
-def _t(active: dict[str, rules.Rule], reason: str) -> float:
-    rule = active.get(reason)
-    return rule.threshold if rule else float("inf")
-
-
-def counting_findings(requests: QuerySet) -> list[Finding]:
-    findings = []
-    for row in aggregate(requests):
-        evidence = {
-            key: row[key]
-            for key in ("total", "sensitive", "not_found_paths", "rate_limited", "user_agents")
-        }
-        for reason, count in reasons_of(row):
-            findings.append(
-                Finding(
-                    row["ip_address"],
-                    reason,
-                    count,
-                    row["total"],
-                    row["first_seen"],
-                    row["last_seen"],
-                    {"rule": reason, **evidence},
-                )
-            )
-    return findings
-
-
-def cache_busting_findings(requests: QuerySet) -> list[Finding]:
-    rule = rules.rules()[SuspicionReason.CACHE_BUSTING]
-    if not rule.enabled:
-        return []
-    busted = (
-        requests.exclude(query="")
-        .order_by()
-        .values("ip_address", "path")
-        .annotate(
-            queries=Count("query", distinct=True),
-            first_seen=Min("timestamp"),
-            last_seen=Max("timestamp"),
-        )
-        .filter(queries__gte=rule.threshold)
-    )
-    best: dict[str, Finding] = {}
-    for row in busted:
-        ip = row["ip_address"]
-        if ip not in best or row["queries"] > best[ip].requests:
-            best[ip] = Finding(
-                ip,
-                SuspicionReason.CACHE_BUSTING,
-                row["queries"],
-                row["queries"],
-                row["first_seen"],
-                row["last_seen"],
-                {"rule": SuspicionReason.CACHE_BUSTING, "path": row["path"][:200]},
-                f"{row['queries']} distinct query strings on {row['path'][:100]}",
-            )
-    return list(best.values())
+    for pattern in detect_conf.EXEMPT_USER_AGENTS:
+        requests = requests.exclude(user_agent__iregex=pattern)
+    return requests
 
 
 def suspicious_user_agents(requests: QuerySet) -> list[str]:
-    lists = signatures.matchers()
+    key = signatures.lists_key()
     agents = requests.order_by().values_list("user_agent", flat=True).distinct()
-    return [
-        agent
-        for agent in agents
-        if agent
-        and (
-            lists["scanner_user_agents"].match(agent.casefold()) or lists["injection"].match(agent)
-        )
-    ]
+    return [agent for agent in agents if agent and rules.agent_signals(agent, key)]
 
 
 def signature_findings(requests: QuerySet) -> list[Finding]:
     enabled = {reason for reason, rule in rules.rules().items() if rule.enabled}
     carriers = requests.filter(
-        Q(status_code__gte=400) | ~Q(query="") | Q(user_agent__in=suspicious_user_agents(requests))
+        Q(status_code__gte=400)
+        | ~Q(query="")
+        | ~Q(method__in=detect_conf.SERVED_METHODS)
+        | Q(user_agent__in=suspicious_user_agents(requests))
     )
     grouped = (
         carriers.order_by()
-        .values("ip_address", "path", "query", "user_agent")
+        .values("ip_address", "method", "path", "query", "user_agent", "referer")
         .annotate(
             n=Count("id"),
             status=Max("status_code"),
@@ -206,7 +68,15 @@ def signature_findings(requests: QuerySet) -> list[Finding]:
     )
     found: dict[tuple[str, str], Finding] = {}
     for row in grouped:
-        for signal in rules.signature_signals(row["path"], row["query"], row["user_agent"]):
+        signals = rules.signature_signals(
+            row["path"],
+            row["query"],
+            row["user_agent"],
+            row["referer"],
+            row["method"],
+            row["status"],
+        )
+        for signal in signals:
             if signal.reason not in enabled:
                 continue
             key = (row["ip_address"], signal.reason)
@@ -241,13 +111,14 @@ def signature_findings(requests: QuerySet) -> list[Finding]:
 
 def find(start: datetime, end: datetime) -> list[Finding]:
     requests = window_requests(start, end)
-    allowed = NetworkSet(AllowedIP.objects.values_list("ip_address", flat=True))
+    allowed = AllowedIP.objects.networks()
     findings = (
         counting_findings(requests)
         + cache_busting_findings(requests)
         + signature_findings(requests)
     )
-    return [f for f in findings if f.ip not in allowed]
+    exempt = exemptions.current()
+    return [f for f in findings if f.ip not in allowed and not exempt.covers(f.ip, "")]
 
 
 def window_of(hours: int, now: datetime | None = None) -> tuple[datetime, datetime]:

@@ -15,15 +15,19 @@ from django.contrib.auth import get_user_model
 from redis.exceptions import RedisError
 
 from ..conf import conf
-from ..matcher import NetworkSet
 from ..models import AllowedIP, SuspicionReason
 from ..redis_client import get_redis
 from ..requestlog.records import StoredRow
-from . import flags, rules
+from . import exemptions, flags, prefixes, rules
 
 logger = logging.getLogger(__name__)
 
 WINDOW_KEY = "security:detect:w2:{reason}:{ip}:{bucket}"
+
+
+def client(row: StoredRow) -> str:
+    # Every rule sees candidates() only, and those all carry an address.
+    return row.ip_address or ""
 
 
 def candidates(rows: list[StoredRow]) -> list[StoredRow]:
@@ -39,19 +43,29 @@ def candidates(rows: list[StoredRow]) -> list[StoredRow]:
             .objects.filter(pk__in=user_ids, is_staff=True)
             .values_list("pk", flat=True)
         )
-    allowed = NetworkSet(AllowedIP.objects.values_list("ip_address", flat=True))
-    return [row for row in rows if row.user_id not in staff and row.ip_address not in allowed]
+    allowed = AllowedIP.objects.networks()
+    exempt = exemptions.current()
+    return [
+        row
+        for row in rows
+        if row.user_id not in staff
+        and client(row) not in allowed
+        and not exempt.covers(client(row), row.user_agent)
+    ]
 
 
-def signature_flags(rows: list[StoredRow], enabled: set[str]) -> list[flags.Flag]:
+def signature_flags(rows: list[StoredRow], enabled: set[SuspicionReason]) -> list[flags.Flag]:
     found: dict[tuple[str, str], flags.Flag] = {}
     for row in rows:
-        for signal in rules.signature_signals(row.path, row.query, row.user_agent):
+        signals = rules.signature_signals(
+            row.path, row.query, row.user_agent, row.referer, row.method, row.status_code
+        )
+        for signal in signals:
             if signal.reason not in enabled:
                 continue
-            key = (row.ip_address, signal.reason)
+            key = (client(row), signal.reason)
             if key not in found:
-                found[key] = flags.Flag(row.ip_address, signal.reason, signal.signature)
+                found[key] = flags.Flag(client(row), signal.reason, signal.signature)
             found[key].add(row)
     return list(found.values())
 
@@ -62,29 +76,33 @@ def signature_flags(rows: list[StoredRow], enabled: set[str]) -> list[flags.Flag
 Member = Callable[[StoredRow, bool], str | None]
 COUNTS = "1"
 
-WINDOWED: dict[str, tuple[Member, Callable[[StoredRow], str]]] = {
+WINDOWED: dict[SuspicionReason, tuple[Member, Callable[[StoredRow], str]]] = {
     SuspicionReason.NOT_FOUND: (
         lambda r, s: r.path if r.status_code == 404 and not rules.is_static_asset(r.path) else None,
-        lambda r: r.ip_address,
+        lambda r: prefixes.client_key(client(r)),
     ),
     SuspicionReason.RATE_LIMITED: (
         lambda r, s: COUNTS if r.status_code == 429 else None,
-        lambda r: r.ip_address,
+        lambda r: prefixes.client_key(client(r)),
     ),
-    SuspicionReason.SENSITIVE: (lambda r, s: COUNTS if s else None, lambda r: r.ip_address),
+    # A page that answered a GET is not an attempt: an uptime monitor polls /login/.
+    SuspicionReason.SENSITIVE: (
+        lambda r, s: COUNTS if s and not rules.is_plain_visit(r.method, r.status_code) else None,
+        lambda r: prefixes.client_key(client(r)),
+    ),
     SuspicionReason.HIGH_VOLUME: (
         lambda r, s: COUNTS if r.user_id is None else None,
-        lambda r: r.ip_address,
+        lambda r: prefixes.client_key(client(r)),
     ),
     SuspicionReason.CACHE_BUSTING: (
         lambda r, s: r.query if r.query and r.user_id is None else None,
-        lambda r: f"{r.ip_address}|{r.path[:200]}",
+        lambda r: f"{prefixes.client_key(client(r))}|{r.path[:200]}",
     ),
     # Rotating user agents on the ways in, or on refused requests: an office behind one NAT
     # browsing ordinary pages is many browsers, not one client in disguise.
     SuspicionReason.UA_ROTATION: (
         lambda r, s: r.user_agent if r.user_id is None and (r.status_code >= 400 or s) else None,
-        lambda r: r.ip_address,
+        lambda r: prefixes.client_key(client(r)),
     ),
 }
 DESCRIBE = {
@@ -125,9 +143,11 @@ COUNTED = {
 }
 
 
-def window_flags(rows: list[StoredRow], active: dict[str, rules.Rule]) -> list[flags.Flag]:
+def window_flags(
+    rows: list[StoredRow], active: dict[SuspicionReason, rules.Rule]
+) -> list[flags.Flag]:
     """Every counting rule's windows, in one round trip to Redis."""
-    groups: dict[tuple[str, str, int], list[tuple[StoredRow, str]]] = defaultdict(list)
+    groups: dict[tuple[SuspicionReason, str, int], list[tuple[StoredRow, str]]] = defaultdict(list)
     windowed = [
         (reason, member_of, key_of, active[reason].window)
         for reason, (member_of, key_of) in WINDOWED.items()
@@ -159,8 +179,12 @@ def window_flags(rows: list[StoredRow], active: dict[str, rules.Rule]) -> list[f
         rule = active[reason]
         if counted < rule.threshold:
             continue
+        key = prefixes.client_key(client(members[0][0]))
+        within = f" from {key}" if "/" in key else ""
         flag = flags.Flag(
-            members[0][0].ip_address, reason, f"{counted} {DESCRIBE[reason]} in {rule.window} s"
+            client(members[0][0]),
+            reason,
+            f"{counted} {DESCRIBE[reason]} in {rule.window} s{within}",
         )
         for row, _member in members:
             flag.add(row)

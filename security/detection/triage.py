@@ -8,11 +8,12 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from .. import blocklist, metrics
+from .. import metrics
+from ..blocking import changes
 from ..conf import conf
-from ..matcher import NetworkSet
 from ..models import BlockedIP, BlockSource, SuspicionStatus, SuspiciousIP
 from ..targets import parse_duration
+from . import prefixes
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ def set_status(ips: list[str], status: str) -> None:
 def block_flagged(ips: list[str], reason: str, duration: timedelta | None) -> None:
     """Block flagged IPs for duration (None: for good) and mark their rows blocked."""
     expires_at = timezone.now() + duration if duration is not None else None
-    blocklist.block(ips, reason=reason, expires_at=expires_at)
+    changes.block(ips, reason=reason, expires_at=expires_at)
     set_status(ips, SuspicionStatus.BLOCKED)
 
 
@@ -43,20 +44,26 @@ def auto_block(reasons: dict[str, list[str]]) -> list[str]:
     ips = sorted(reasons)
     if not ips:
         return []
-    active = NetworkSet(blocklist.active_blocks().values_list("ip_address", flat=True))
-    new = [ip for ip in ips if ip not in active]
+    active = BlockedIP.objects.active().networks()
+    # An IPv6 client is blocked as its prefix: the next address of the /64 is the same client.
+    targets: dict[str, list[str]] = {}
+    for ip in ips:
+        if ip not in active:
+            targets.setdefault(prefixes.client_key(ip), []).extend(reasons[ip])
+    reasons = targets
+    new = sorted(targets)
     strikes = dict(
-        BlockedIP.objects.filter(ip_address__in=new).values_list("ip_address", "strikes")
+        BlockedIP.objects.filter(ip_address__in=new, feed="").values_list("ip_address", "strikes")
     )
     now = timezone.now()
     for ip in new:
-        blocklist.block(
+        changes.block(
             [ip],
             reason="automatic: " + ", ".join(sorted(set(reasons[ip]))),
             expires_at=now + escalation_step(strikes.get(ip, 0)),
             source=BlockSource.AUTOMATIC,
         )
-        BlockedIP.objects.filter(ip_address=ip).update(strikes=F("strikes") + 1)
+        BlockedIP.objects.filter(ip_address=ip, feed="").update(strikes=F("strikes") + 1)
     if new:
         logger.warning("automatically blocked %d IPs: %s", len(new), ", ".join(new[:20]))
         counts = Counter(f"autoblock:{reason}" for ip in new for reason in set(reasons[ip]))
@@ -75,7 +82,7 @@ def act_on(new_rows: list[SuspiciousIP]) -> None:
     for row in new_rows:
         reasons.setdefault(row.ip_address, []).append(row.reason)
     if conf.DETECT_DRY_RUN:
-        active = NetworkSet(blocklist.active_blocks().values_list("ip_address", flat=True))
+        active = BlockedIP.objects.active().networks()
         would = [ip for ip in reasons if ip not in active]
         SuspiciousIP.objects.filter(
             ip_address__in=would, window_start__in={row.window_start for row in new_rows}

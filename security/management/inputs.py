@@ -8,7 +8,8 @@ from security.targets import InvalidInput, parse_targets
 
 
 def targets_or_error(texts: Iterable[str], allow_huge: bool = True) -> list[str]:
-    """Removing or allowlisting a wide network is harmless, so only block_ip refuses them."""
+    """Removing a wide network is harmless; blocking or allowlisting one needs --force (an
+    allowlist entry wins over every block it covers)."""
     try:
         return parse_targets(texts, allow_huge)
     except InvalidInput as error:

@@ -30,8 +30,11 @@ from .store import store_records
 
 logger = logging.getLogger(__name__)
 
+# Retries while nothing takes the records: soon, then every 2 s at most, so that records reach
+# a store within seconds of it coming back (a 30 s cap once kept them 47 s after a heal). An
+# attempt costs the flush thread a failed connection to each store, never a request.
 FIRST_RETRY_SECONDS = 1.0
-MAX_RETRY_SECONDS = 30.0
+MAX_RETRY_SECONDS = 2.0
 
 
 class LogBuffer:
@@ -53,6 +56,7 @@ class LogBuffer:
         self._retry_delay = FIRST_RETRY_SECONDS
         self._thread: threading.Thread | None = None
         self._redis_down = False
+        self._replication_state = (True, False)  # (acknowledged, no replica connected)
         self._dropped = 0
         # Read from settings by the flush thread, not on every append.
         self._flush_size = conf.LOG_FLUSH_SIZE
@@ -120,21 +124,43 @@ class LogBuffer:
     def _deliver(self, held: list[tuple[bytes, int]]) -> bool:
         payloads = [payload for payload, _count in held]
         try:
-            drain_wanted = stream.publish(payloads)
+            published = stream.publish(payloads)
         except RedisError as error:
             return self._write_direct(payloads, error)
         if self._redis_down:
             self._redis_down = False
             logger.warning("Redis is back: request logs go through the stream again")
-        if drain_wanted:
-            try:
-                stream.request_drain()
-            except RedisError:
-                logger.warning("could not queue a log drain; the next flush asks again")
-                # If this fails too, the marker expires by itself within seconds.
-                with contextlib.suppress(RedisError):
-                    stream.forget_pending_drain()
-        return True
+        if published.drain_wanted:
+            self._request_drain()
+        self._note_replication(published)
+        # Sent again, the records are stored once all the same (the drain is idempotent).
+        return published.replicated
+
+    def _note_replication(self, published: stream.Published) -> None:
+        """Say once when replicas stop acknowledging (or none is connected), once when back."""
+        state = (published.replicated, published.replicas == 0)
+        if state == self._replication_state:
+            return
+        self._replication_state = state
+        if not published.replicated:
+            logger.warning(
+                "no Redis replica acknowledged the request logs within %.2fs: kept and sent "
+                "again until one does",
+                conf.LOG_REPLICA_WAIT,
+            )
+        elif published.replicas == 0:
+            logger.warning("no Redis replica is connected: request logs are on the primary only")
+        elif published.replicas is not None:
+            logger.warning("a Redis replica acknowledges the request logs again")
+
+    def _request_drain(self) -> None:
+        try:
+            stream.request_drain()
+        except RedisError:
+            logger.warning("could not queue a log drain; the next flush asks again")
+            # If this fails too, the marker expires by itself within seconds.
+            with contextlib.suppress(RedisError):
+                stream.forget_pending_drain()
 
     def _write_direct(self, payloads: list[bytes], error: Exception) -> bool:
         if not self._redis_down:

@@ -5,6 +5,7 @@ A fraction of the cost of an INSERT binding thousands of parameters."""
 from collections.abc import Iterable, Sequence
 
 from django.db import connection
+from django.db.backends.utils import CursorWrapper
 
 
 def available() -> bool:
@@ -17,7 +18,7 @@ def available() -> bool:
 
 
 def copy_into_temporary(
-    cursor, name: str, like_table: str, columns: Sequence[str], rows: Iterable[tuple]
+    cursor: CursorWrapper, name: str, like_table: str, columns: Sequence[str], rows: Iterable[tuple]
 ) -> str:
     """Copy rows into the session's temporary table `name` (made once per connection from
     like_table's columns, emptied at every commit, gone with a rollback); return the quoted
@@ -27,7 +28,13 @@ def copy_into_temporary(
         f"CREATE TEMPORARY TABLE IF NOT EXISTS {name} ON COMMIT DELETE ROWS "
         f"AS SELECT {column_list} FROM {like_table} WITH NO DATA"
     )
-    with cursor.cursor.copy(f"COPY {name} ({column_list}) FROM STDIN") as copy:
+    # The raw psycopg cursor bypasses Django's error translation: without this a connection
+    # lost during the COPY raised psycopg's OperationalError, which no `except DatabaseError`
+    # catches, and the drain died instead of handing its batch back.
+    with (
+        connection.wrap_database_errors,
+        cursor.cursor.copy(f"COPY {name} ({column_list}) FROM STDIN") as copy,
+    ):
         for row in rows:
             copy.write_row(row)
     return column_list

@@ -17,6 +17,7 @@ from django.http import HttpRequest
 
 from ..client_ip import get_client_ip
 from ..models import RequestLog
+from . import masking
 
 
 class Record(NamedTuple):
@@ -33,14 +34,19 @@ class Record(NamedTuple):
     referer: str = ""
     blocked: bool = False
     query: str = ""
+    # The user agent, query and referer whole (up to WHOLE_LIMIT, masked as stored), only when
+    # storage cuts one of them: detection reads what the request really carried.
+    whole: list[str] | None = None
 
 
 FIELDS = len(Record._fields)
-# Entries written before the query string was logged have one field less.
-ACCEPTED_FIELD_COUNTS = (FIELDS - 1, FIELDS)
+# Entries written before the query string (then the whole values) were logged have fewer fields.
+ACCEPTED_FIELD_COUNTS = (FIELDS - 2, FIELDS - 1, FIELDS)
 
-PATH_LIMIT = RequestLog._meta.get_field("path").max_length
-QUERY_LIMIT = RequestLog._meta.get_field("query").max_length
+PATH_LIMIT: int = RequestLog._meta.get_field("path").max_length or 0
+QUERY_LIMIT: int = RequestLog._meta.get_field("query").max_length or 0
+HEADER_LIMIT = 512
+WHOLE_LIMIT = 8192
 
 
 def clean_text(value: str, limit: int) -> str:
@@ -88,28 +94,53 @@ def plain_pk(pk: Any) -> int | str:
     return pk if isinstance(pk, int | str) else str(pk)
 
 
+def _whole(user_agent: str, query: str, referer: str) -> list[str] | None:
+    if (
+        len(user_agent) <= HEADER_LIMIT
+        and len(query) <= QUERY_LIMIT
+        and len(referer) <= HEADER_LIMIT
+    ):
+        return None
+    return [clean_text(value, WHOLE_LIMIT) for value in (user_agent, query, referer)]
+
+
 def build_record(request: HttpRequest, status_code: int, started: float) -> Record:
     user = loaded_user(request)
     meta = request.META
+    user_agent = str(meta.get("HTTP_USER_AGENT", ""))
+    referer = masking.mask_url(str(meta.get("HTTP_REFERER", "")))
+    query = masking.mask_query(str(meta.get("QUERY_STRING", "")))
     return Record(
         record_ids.next(),
         time.time(),
         get_client_ip(request),
         clean_text(str(request.method or ""), 16),
-        clean_text(request.path, PATH_LIMIT),
+        clean_text(masking.mask_path(request, request.path), PATH_LIMIT),
         int(status_code),
         max(0, int((time.monotonic() - started) * 1000)),
         plain_pk(user.pk) if user is not None else None,
         clean_text(user.get_username(), 150) if user is not None else "",
-        clean_text(str(meta.get("HTTP_USER_AGENT", "")), 512),
-        clean_text(str(meta.get("HTTP_REFERER", "")), 512),
+        clean_text(user_agent, HEADER_LIMIT),
+        clean_text(referer, HEADER_LIMIT),
         bool(request.__dict__.get("security_blocked", False)),
-        clean_text(str(meta.get("QUERY_STRING", "")), QUERY_LIMIT),
+        clean_text(query, QUERY_LIMIT),
+        _whole(user_agent, query, referer),
     )
 
 
 def encode_batch(batch: list[Record]) -> bytes:
     return msgpack.packb(batch)
+
+
+def _valid_whole(whole: Any) -> bool:
+    return whole is None or (
+        isinstance(whole, list) and len(whole) == 3 and all(isinstance(v, str) for v in whole)
+    )
+
+
+# A stream entry as our Redis clients return it (decode_responses off: ids and fields are
+# bytes); redis-py's annotations cover both settings, so readers cast to this.
+StreamEntry = tuple[bytes, dict[bytes, bytes]]
 
 
 def decode_batch(raw: bytes) -> list[Record]:
@@ -127,6 +158,7 @@ def decode_batch(raw: bytes) -> list[Record]:
             and len(values) in ACCEPTED_FIELD_COUNTS
             and isinstance(values[0], str)
             and isinstance(values[1], int | float)
+            and (len(values) < FIELDS or _valid_whole(values[-1]))
         ):
             raise ValueError("not a log record")
         uuid.UUID(values[0])  # a bad id would fail the whole batch in the database
@@ -159,6 +191,20 @@ class StoredRow(NamedTuple):
     country: str
     city: str
     geo_source: str
+
+
+def whole_rows(batch: list[Record], rows: list[StoredRow]) -> list[StoredRow]:
+    """The stored rows with the values storage cut made whole again, for what reads them
+    after storing (detection)."""
+    whole = {uuid.UUID(record.id): record.whole for record in batch if record.whole}
+    if not whole:
+        return rows
+    return [
+        row._replace(user_agent=values[0], query=values[1], referer=values[2])
+        if (values := whole.get(row.record_id))
+        else row
+        for row in rows
+    ]
 
 
 # Column names in StoredRow order (user_id is the foreign key's column).

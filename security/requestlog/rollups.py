@@ -1,4 +1,5 @@
-"""Hourly rollups of request counts, kept up to date by the drain for the dashboard.
+"""Hourly rollups of request counts, kept up to date by the drain for the dashboard and the
+analytics (analytics.py adds its dimensions to the same counts).
 
 Each count lives in one of SHARDS rows per (hour, kind, key), and readers sum them. A drain's
 transaction adds to a shard no other open transaction holds (a PostgreSQL advisory lock taken
@@ -53,15 +54,23 @@ def free_shard() -> int:
             [SHARDS - 1, SHARD_LOCK_SPACE],
         )
         row = cursor.fetchone()
-    # Every shard busy (more drains than shards): share one, waiting at most the lock time-out.
-    return row[0] if row else SHARDS - 1
+    if row:
+        return row[0]
+    # Every shard busy (more drains than shards): wait for the last one, at most the lock
+    # time-out. Holding it, not only its rows, keeps the visitor sketches' read-modify-write
+    # (sketches.py) to one transaction at a time.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [SHARD_LOCK_SPACE, SHARDS - 1])
+    return SHARDS - 1
 
 
-def add(counts: Counter[RollupKey]) -> None:
-    """Add counts to the rollups. Call inside the transaction that stored the counted rows."""
+def add(counts: Counter[RollupKey], shard: int | None = None) -> None:
+    """Add counts to the rollups, in `shard` (taken by free_shard() in this transaction) or a
+    free one. Call inside the transaction that stored the counted rows."""
     if not counts:
         return
-    shard = free_shard()
+    if shard is None:
+        shard = free_shard()
     if pgcopy.available():
         _add_by_copy(counts, shard)
     else:

@@ -28,6 +28,7 @@ MIDDLEWARE = [
     "security.middleware.BlockedIPMiddleware",
     "security.middleware.RateLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",  # README: serves the console's static files
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -61,6 +62,7 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"  # README: manage.py collectstatic fills it
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # README: Redis for the cache (rate-limit counters, geolocation answers) and the worker.
@@ -68,7 +70,8 @@ REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": REDIS_URL,
+        "LOCATION": [REDIS_URL],
+        "OPTIONS": {"pool_class": "security.redis_client.ConnectionPool"},
     }
 }
 DRAMATIQ_BROKER = {

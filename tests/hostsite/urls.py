@@ -10,5 +10,6 @@ def home(request: HttpRequest) -> HttpResponse:
 urlpatterns = [
     path("", home),
     path("admin/", admin.site.urls),
+    path("accounts/", include("django.contrib.auth.urls")),  # Django's login and password reset
     path("security/", include("security.urls")),  # README
 ]

@@ -1,6 +1,9 @@
-"""A site spread over hosts: Redis and PostgreSQL on hosts of their own, two web hosts (gunicorn,
-two workers each), two worker hosts (Dramatiq) and a scheduler pair, every one a network
-namespace (network.py). The test itself is the proxy in front of the web hosts."""
+"""A site spread over hosts: Redis (a primary, a replica and three Sentinels) and PostgreSQL on
+hosts of their own, two web hosts (gunicorn, two workers each), two worker hosts (Dramatiq) and a
+scheduler pair, every one a network namespace (network.py). Every process reaches Redis through
+the Sentinels (a redis+sentinel:// REDIS_URL) and runs with the app's default settings. The test
+itself is the proxy in front of the web hosts. Its stores listen only on the namespaces'
+addresses (10.77.x), never on the machine's own 127.0.0.1."""
 
 import glob
 import http.client
@@ -22,6 +25,10 @@ from .network import Host, Network
 APP_NETWORKS = ("front", "redis", "pg")
 HOSTS = [
     Host("redis", 2, ("redis",)),
+    Host("redis2", 3, ("redis",)),
+    Host("sen1", 4, ("redis",)),
+    Host("sen2", 5, ("redis",)),
+    Host("sen3", 6, ("redis",)),
     Host("pg", 2, ("pg",)),
     Host("web1", 11, APP_NETWORKS),
     Host("web2", 12, APP_NETWORKS),
@@ -31,10 +38,28 @@ HOSTS = [
     Host("sch2", 32, APP_NETWORKS),
 ]
 PROXY = "10.77.3.1"  # the test's own address on the front network
-REDIS_URL = "redis://10.77.1.2:6379/0"
+REDIS_SERVICE = "ipt"
+REDIS_SERVERS = {"redis": "10.77.1.2", "redis2": "10.77.1.3"}  # primary, replica at the start
+SENTINELS = {"sen1": "10.77.1.4", "sen2": "10.77.1.5", "sen3": "10.77.1.6"}
+REDIS_URL = (
+    "redis+sentinel://"
+    + ",".join(f"{address}:26379" for address in SENTINELS.values())
+    + f"/{REDIS_SERVICE}/0"
+)
+# The Sentinels take a primary for down after this long, then two of three agree on a failover.
+SENTINEL_DOWN_AFTER_MS = 2000
 DATABASE_URL = "postgres://postgres@10.77.2.2:5432/ipt"
-CLAIM_IDLE_SECONDS = 5
 LOG_DIR = ROOT / ".run" / "multihost"
+
+
+def sentinel_binary() -> str:
+    found = shutil.which("redis-sentinel")
+    if found is None:
+        raise RuntimeError(
+            "no redis-sentinel: the multi-host test needs Debian's redis-sentinel package "
+            "(scripts/test.sh installs it as root)"
+        )
+    return found
 
 
 def postgres_binary() -> str:
@@ -49,6 +74,7 @@ class Site:
         self.network = Network(HOSTS)
         self.processes: dict[str, subprocess.Popen] = {}
         self.pg_dir = ""
+        self.redis_dir = ""
         LOG_DIR.mkdir(parents=True, exist_ok=True)
         for old_log in LOG_DIR.glob("*.log"):  # the tests read these: start from empty ones
             old_log.unlink()
@@ -63,7 +89,6 @@ class Site:
             DJANGO_ALLOWED_HOSTS="*",
             SECURITY_TRUSTED_PROXIES=PROXY,
             SECURITY_METRICS_NETWORKS=f"{PROXY}/32",
-            SECURITY_LOG_CLAIM_IDLE_SECONDS=str(CLAIM_IDLE_SECONDS),
         )
 
     # --- processes ------------------------------------------------------------------------
@@ -78,6 +103,10 @@ class Site:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+    def running(self, name: str) -> bool:
+        process = self.processes.get(name)
+        return process is not None and process.poll() is None
 
     def signal(self, name: str, signum: int) -> None:
         process = self.processes[name]
@@ -114,22 +143,45 @@ class Site:
         )
 
     # --- the stores -----------------------------------------------------------------------
-    def start_stores(self) -> None:
-        self.start(
-            "redis",
-            "redis",
-            "redis-server",
-            "--bind",
-            "10.77.1.2",
-            "--port",
-            "6379",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--protected-mode",
-            "no",
+    def start_redis(self, host: str) -> None:
+        command = ["redis-server", "--bind", REDIS_SERVERS[host], "--port", "6379", "--save", ""]
+        command += ["--appendonly", "no", "--protected-mode", "no", "--dir", self.redis_dir]
+        if host != "redis":
+            command += ["--replicaof", REDIS_SERVERS["redis"], "6379"]
+        self.start(host, host, *command)
+
+    def start_sentinel(self, host: str) -> None:
+        config = Path(self.redis_dir) / f"{host}.conf"  # Sentinel rewrites its own file
+        config.write_text(
+            f"bind {SENTINELS[host]}\nport 26379\nprotected-mode no\ndir {self.redis_dir}\n"
+            f"sentinel monitor {REDIS_SERVICE} {REDIS_SERVERS['redis']} 6379 2\n"
+            f"sentinel down-after-milliseconds {REDIS_SERVICE} {SENTINEL_DOWN_AFTER_MS}\n"
+            f"sentinel failover-timeout {REDIS_SERVICE} 10000\n"
         )
+        self.start(host, host, sentinel_binary(), str(config))
+
+    def sentinel(self, host: str = "sen1") -> redis.Redis:
+        return redis.Redis(host=SENTINELS[host], port=26379, socket_timeout=2)
+
+    def primary(self) -> str:
+        """The address the Sentinels name as the primary."""
+        return self.sentinel().sentinel_get_master_addr_by_name(REDIS_SERVICE)[0].decode()
+
+    def start_stores(self) -> None:
+        self.redis_dir = tempfile.mkdtemp(prefix="ipt-redis-")
+        for host in REDIS_SERVERS:
+            self.start_redis(host)
+        for host in SENTINELS:
+            self.start_sentinel(host)
+
+        def sentinels_agree() -> bool:
+            try:
+                states = [self.sentinel(h).sentinel_master(REDIS_SERVICE) for h in SENTINELS]
+            except redis.RedisError:
+                return False
+            return all(s["num-other-sentinels"] == 2 and s["num-slaves"] == 1 for s in states)
+
+        wait_until(sentinels_agree, 30, "the Sentinels did not find each other and the replica")
         self.pg_dir = tempfile.mkdtemp(prefix="ipt-pg-")
         shutil.chown(self.pg_dir, "postgres", "postgres")
         initdb = str(Path(postgres_binary()).parent / "initdb")
@@ -228,11 +280,13 @@ class Site:
         for name in list(self.processes):
             process = self.processes.pop(name)
             if process.poll() is None:
+                os.killpg(process.pid, signal.SIGCONT)  # a test may have left one stopped
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(10)
         self.network.down()
-        if self.pg_dir:
-            shutil.rmtree(self.pg_dir, ignore_errors=True)
+        for directory in (self.pg_dir, self.redis_dir):
+            if directory:
+                shutil.rmtree(directory, ignore_errors=True)
 
     # --- what the stores say --------------------------------------------------------------
     def sql(self, query: str, *params) -> list[tuple]:
@@ -242,8 +296,17 @@ class Site:
             cursor = conn.execute(query, params)
             return cursor.fetchall() if cursor.description else []
 
-    def redis(self) -> redis.Redis:
-        return redis.Redis.from_url(REDIS_URL, socket_timeout=3)
+    def redis(self, address: str | None = None) -> redis.Redis:
+        """The current primary, or the Redis server at address."""
+        return redis.Redis(host=address or self.primary(), port=6379, socket_timeout=3)
+
+
+def wait_until(condition, timeout: float, failure: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{failure} within {timeout}s")
+        time.sleep(0.2)
 
 
 def request(address: str, path: str, client: str, method: str = "GET", connection=None) -> int:

@@ -6,6 +6,7 @@ import http.client
 import re
 import signal
 import socket
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -13,8 +14,8 @@ import requests
 from django.contrib.auth.hashers import make_password
 from mirakuru import UnixSocketExecutor
 
+from security import tasks
 from security.models import AllowedIP, BlockedIP, RequestLog, SuspiciousIP
-from security.requestlog import drain
 from tests.conftest import EVERY_OPERATOR_PERMISSION, operator, rate_window_with_room, wait_for
 from tests.processes import BIN, ROOT, log_file, process_env, run_manage, start_web
 
@@ -75,7 +76,7 @@ def test_overlong_forwarded_header_cannot_hide_a_blocked_client(site: str):
     wait_for(lambda: get(site, padding + ", 203.0.113.66").status_code == 403, timeout=5)
     assert get(site, "203.0.113.67").status_code == 200
     # The server flushes its records to the stream within a second; drain them here.
-    wait_for(lambda: drain.drain() >= 0 and logged(ip="203.0.113.66", blocked=True))
+    wait_for(lambda: tasks.drain_logs() >= 0 and logged(ip="203.0.113.66", blocked=True))
     assert not logged(ip=PROXY, method="GET")  # (the start-up health checks are HEADs)
 
 
@@ -344,3 +345,68 @@ def test_negative_expiry_is_one_line_exit_one():
     assert result.returncode == 1
     assert "is not a duration" in result.stderr
     assert not BlockedIP.objects.exists()
+
+
+# 12. Every way into an account shares one counter per client.
+def test_the_site_login_and_the_admin_login_share_one_counter(site: str):
+    session = requests.Session()
+    rate_window_with_room("203.0.113.90")
+    site_login = [
+        form_post(session, site, "/login/", "203.0.113.90", {"username": "x"}).status_code
+        for _ in range(3)
+    ]
+    admin_login = [
+        form_post(session, site, "/admin/login/", "203.0.113.90", {"username": "x"}).status_code
+        for _ in range(3)
+    ]
+    assert site_login + admin_login == [200] * 5 + [429]
+
+
+# 13. Credential stuffing: one guess from each of many addresses, all at one account.
+def account_window_with_room(needed: float = 60.0) -> None:
+    from security import account_limits
+
+    _limit, period, number = account_limits.window()
+    left = (number + 1) * period - time.time()
+    if left < needed:
+        time.sleep(left + 1.5)
+
+
+def test_guesses_at_one_account_from_many_addresses_are_limited_per_account(site: str):
+    victim = operator("victim")
+    victim.password = make_password("the-victims-password", hasher="pbkdf2_sha256")
+    victim.save()
+    account_window_with_room()
+    answers = [
+        form_post(
+            requests.Session(),
+            site,
+            "/admin/login/" if n % 2 else "/login/",
+            f"198.51.100.{n + 1}",
+            {"username": "victim", "password": f"guess-{n}", "next": "/admin/"},
+        ).status_code
+        for n in range(10)
+    ]
+    assert answers == [200] * 10  # each address guessed once: no per-client limit was hit
+    stuffed = requests.Session()
+    right = form_post(
+        stuffed,
+        site,
+        "/login/",
+        "198.51.100.50",
+        {"username": "Victim ", "password": "the-victims-password"},
+    )
+    assert right.status_code == 429 and int(right.headers["Retry-After"]) >= 1
+    assert "sessionid" not in stuffed.cookies
+    # Other accounts are not held up.
+    other = operator("bystander")
+    other.password = make_password("bystanders-password", hasher="pbkdf2_sha256")
+    other.save()
+    answer = form_post(
+        requests.Session(),
+        site,
+        "/login/",
+        "198.51.100.51",
+        {"username": "bystander", "password": "bystanders-password"},
+    )
+    assert answer.status_code == 302

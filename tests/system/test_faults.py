@@ -15,10 +15,10 @@ from mirakuru import TCPExecutor
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from security.blocklist import block
+from security.blocking.changes import block
 from security.models import RequestLog
 from tests.conftest import wait_for
-from tests.processes import free_port, start_web, start_worker
+from tests.processes import free_port, run_manage, start_web, start_worker
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -87,6 +87,30 @@ def test_redis_stopped_mid_traffic(tmp_path):
     # Every request exactly once: 300 pages and the 2 blocked attempts.
     assert rows("/fault/") == 302
     assert RequestLog.objects.filter(path="/fault/", status_code=403).count() == 2
+
+
+def test_a_block_made_while_redis_restarts_is_announced_once_it_is_back(tmp_path):
+    """A Sentinel failover or a restart takes seconds: block_ip waits for Redis to tell every
+    process, instead of leaving them to notice from the database."""
+    import redis
+
+    from security.blocking.blocklist import VERSION_KEY
+
+    port = free_port()
+    redis_server = start_redis(tmp_path, port)
+    store = redis.Redis(port=port)
+    store.set(VERSION_KEY, "before")
+    redis_server.stop()
+    try:
+        restart = threading.Timer(3, redis_server.start)
+        restart.start()
+        result = run_manage("block_ip", "198.51.100.201", REDIS_URL=f"redis://127.0.0.1:{port}/0")
+        restart.join()
+        assert result.returncode == 0, result.stderr
+        assert "unreachable" not in result.stderr
+        assert store.get(VERSION_KEY) not in (None, b"before")
+    finally:
+        redis_server.stop()
 
 
 def test_worker_killed_mid_drain_loses_and_duplicates_nothing():

@@ -15,12 +15,19 @@ from pathlib import Path
 import pytest
 import requests
 from django.contrib.auth.hashers import make_password
+from django.contrib.auth.models import User
+from django.contrib.auth.tokens import default_token_generator
 from django.core.management import call_command
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 from mirakuru import HTTPExecutor, SimpleExecutor
+from playwright.sync_api import sync_playwright
 
 from security.models import RequestLog
 from tests.conftest import EVERY_OPERATOR_PERMISSION, operator, rate_window_with_room, wait_for
 from tests.processes import BIN, PYTHON, ROOT, free_port, log_file, process_env
+from tests.system.test_analytics_browser import PAINTED
+from tests.system.test_browser import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -52,6 +59,14 @@ def installed_app(tmp_path_factory) -> Path:
         timeout=300,
     )
     shutil.copytree(ROOT / "tests" / "hostsite", site / "hostsite")
+    subprocess.run(  # README: a site with DEBUG off collects its static files once per release
+        [PYTHON, "-m", "django", "collectstatic", "--noinput", "-v", "0"],
+        cwd=site,
+        env=host_env(site),
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     return site
 
 
@@ -68,8 +83,22 @@ def test_the_installed_wheel_carries_templates_static_files_and_migrations(insta
         "static/security/vendor/chart.umd.min.js",
         "migrations/0001_initial.py",
         "tasks.py",
+        "management/commands/update_geodb.py",
+        "py.typed",
     ):
         assert (app / shipped).is_file(), shipped
+    assert any((app / "detection" / "signatures").glob("*.txt"))
+    # The command the GeoIP warning names runs from the wheel (no scripts/ in a host site).
+    fetched = subprocess.run(
+        [PYTHON, "-m", "django", "update_geodb"],
+        cwd=installed_app,
+        env=host_env(installed_app) | {"GEOIP_PATH": str(installed_app)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert fetched.returncode == 1
+    assert "set MAXMIND_ACCOUNT_ID and MAXMIND_LICENSE_KEY" in fetched.stderr
     result = subprocess.run(
         [PYTHON, "-m", "django", "check", "--fail-level", "WARNING"],
         cwd=installed_app,
@@ -82,14 +111,23 @@ def test_the_installed_wheel_carries_templates_static_files_and_migrations(insta
     assert "ip_tracking.W001" in result.stderr
     assert re.findall(r"\((ip_tracking\.\w+)\)", result.stderr) == ["ip_tracking.W001"]
     where = subprocess.run(
-        [PYTHON, "-c", "import security; print(security.__file__)"],
+        [
+            PYTHON,
+            "-c",
+            "import importlib.metadata, security; print(security.__file__); "
+            "print(security.__version__, importlib.metadata.version('django-ip-tracking'))",
+        ],
         cwd=installed_app,
         env=host_env(installed_app),
         capture_output=True,
         text=True,
         timeout=60,
     )
-    assert where.stdout.startswith(str(installed_app))
+    path, versions = where.stdout.splitlines()
+    assert path.startswith(str(installed_app))
+    # One version, written once: the wheel's metadata is the package's __version__.
+    ours, installed = versions.split()
+    assert ours == installed and re.fullmatch(r"\d+\.\d+\.\d+", ours)
 
 
 def start_host_site(site: Path) -> tuple[HTTPExecutor, SimpleExecutor, str]:
@@ -132,6 +170,26 @@ def admin_login(session: requests.Session, url: str, username: str, password: st
     return answer.status_code
 
 
+def assert_console_draws(url: str, session_id: str) -> None:
+    """What a browser gets: the dashboard's charts paint, the address page has its styles."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context()
+        context.add_cookies([{"name": "sessionid", "value": session_id, "url": url}])
+        page = context.new_page()
+        failed: list[str] = []
+        page.on("response", lambda r: failed.append(r.url) if r.status >= 400 else None)
+        page.goto(url + "/security/dashboard/")
+        page.wait_for_selector("#dashboard[data-loaded='true']", timeout=20_000)
+        assert page.evaluate(PAINTED, "chart-series") > 1000
+        assert page.evaluate(PAINTED, "chart-status") > 1000
+        page.goto(url + "/security/ip/127.0.0.1/")
+        colour = page.eval_on_selector("#verdict", "e => getComputedStyle(e).backgroundColor")
+        assert colour not in ("rgba(0, 0, 0, 0)", "transparent")  # console.css arrived
+        browser.close()
+    assert failed == []
+
+
 def test_a_site_that_follows_the_readme_logs_blocks_limits_and_shows_the_dashboard(
     installed_app: Path,
 ):
@@ -155,6 +213,7 @@ def test_a_site_that_follows_the_readme_logs_blocks_limits_and_shows_the_dashboa
         assert "Security dashboard" in dashboard.text
         data = operator_session.get(url + "/security/dashboard/data.json", timeout=10).json()
         assert data["total"] >= 2
+        assert_console_draws(url, operator_session.cookies["sessionid"])
 
         # The admin login is limited without any URLconf change: 5 POSTs a minute from one
         # address (the operator's login above was the first), then 429 with Retry-After.
@@ -178,6 +237,42 @@ def test_a_site_that_follows_the_readme_logs_blocks_limits_and_shows_the_dashboa
         worker.stop()
 
 
+def test_a_viewer_of_the_request_log_cannot_use_a_reset_link_someone_opened(
+    installed_app: Path,
+):
+    """A staff user who may only read the log searches it for `reset`: the owner's link,
+    opened a moment ago (a mail scanner prefetching it is enough), is not there to reuse."""
+    owner = User.objects.create_superuser("owner", "owner@example.org", "owner-pw-12345")
+    uid = urlsafe_base64_encode(force_bytes(owner.pk))
+    token = default_token_generator.make_token(owner)
+    link = f"/accounts/reset/{uid}/{token}/"
+    viewer = operator("viewer", "security.view_requestlog")
+    viewer.password = make_password("pw-viewer-12345", hasher="pbkdf2_sha256")
+    viewer.save()
+    web, worker, url = start_host_site(installed_app)
+    try:
+        opened = requests.get(url + link + "?utm_source=mail&token=also-secret", timeout=10)
+        assert opened.status_code == 200  # redirected to the set-password form: a live link
+        wait_for(lambda: RequestLog.objects.filter(path__startswith="/accounts/reset/").exists())
+        rate_window_with_room("127.0.0.1")
+        session = requests.Session()
+        assert admin_login(session, url, "viewer", "pw-viewer-12345") == 302
+        found = session.get(url + "/admin/security/requestlog/?q=reset", timeout=10)
+        assert found.status_code == 200 and "/accounts/reset/" in found.text
+        assert token not in found.text and "[masked]" in found.text
+        stored = RequestLog.objects.filter(path__startswith="/accounts/reset/")
+        assert all(token not in row.path + row.query + row.referer for row in stored)
+        assert all("also-secret" not in row.query for row in stored)
+        dashboard = session.get(url + "/security/dashboard/data.json", timeout=10).text
+        assert token not in dashboard
+        # What the viewer could copy from the log opens no form.
+        copied = requests.get(url + stored.order_by("timestamp")[0].path, timeout=10)
+        assert "The password reset link was invalid" in copied.text
+    finally:
+        web.stop()
+        worker.stop()
+
+
 def test_pip_install_into_a_fresh_virtualenv_gives_a_working_app(tmp_path):
     """What a newcomer types: a new virtualenv, `pip install` of the repository, the host
     site's checks pass and the worker's tasks import. Packages come from the package index."""
@@ -191,7 +286,7 @@ def test_pip_install_into_a_fresh_virtualenv_gives_a_working_app(tmp_path):
         ignore=shutil.ignore_patterns(".git", ".venv", ".run", "*.sqlite3*", "build"),
     )
     installed = subprocess.run(
-        [*pip, "install", str(source), "dj-database-url", "psycopg[binary]"],
+        [*pip, "install", str(source), "dj-database-url", "psycopg[binary]", "whitenoise"],
         capture_output=True,
         text=True,
         timeout=600,
@@ -202,6 +297,15 @@ def test_pip_install_into_a_fresh_virtualenv_gives_a_working_app(tmp_path):
     env = process_env(DJANGO_SETTINGS_MODULE="hostsite.settings", GEOIP_PATH=str(tmp_path))
     env.pop("PYTHONPATH", None)
     python = str(venv / "bin" / "python")
+    collected = subprocess.run(
+        [python, "-m", "django", "collectstatic", "--noinput", "-v", "0"],
+        cwd=site,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert collected.returncode == 0, collected.stderr
     checked = subprocess.run(
         [python, "-m", "django", "check"],
         cwd=site,

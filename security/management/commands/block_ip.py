@@ -1,16 +1,23 @@
 import sys
+from datetime import datetime
+from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 from django.db import transaction
 from django.utils import timezone
 from tqdm import tqdm
 
-from security import blocklist
+from security.blocking import changes
 from security.management.base import SecurityCommand
 from security.models import BlockSource
 from security.targets import InvalidInput, parse_duration, parse_targets, read_target_file
 
 CHUNK = 5000
+SHOWN_KEPT = 10
+
+
+def until(expires_at: datetime | None) -> str:
+    return f" until {expires_at:%Y-%m-%d %H:%M:%S UTC}" if expires_at else " for good"
 
 
 class Command(SecurityCommand):
@@ -28,10 +35,10 @@ class Command(SecurityCommand):
         parser.add_argument(
             "--force",
             action="store_true",
-            help="allow networks wider than /8 (IPv4) or /32 (IPv6)",
+            help="allow networks wider than /8 (IPv4) or /32 (IPv6), or holding all of IPv4",
         )
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         try:
             huge = options["force"]
             targets = parse_targets(options["targets"], huge)
@@ -52,10 +59,20 @@ class Command(SecurityCommand):
         progress = tqdm(
             total=len(targets), unit="target", disable=not sys.stderr.isatty() or len(chunks) < 2
         )
+        kept = []
         with transaction.atomic():
             for chunk in chunks:
-                blocklist.block(chunk, reason=reason, expires_at=expires_at, source=source)
+                rows = changes.block(chunk, reason=reason, expires_at=expires_at, source=source)
+                kept += [row for row in rows if row.expires_at != expires_at]
                 progress.update(len(chunk))
         progress.close()
-        until = f" until {expires_at:%Y-%m-%d %H:%M UTC}" if expires_at else ""
-        self.stdout.write(f"blocked {len(targets)} target{'s' * (len(targets) != 1)}{until}")
+        changed = len(targets) - len(kept)
+        if changed or not kept:
+            self.stdout.write(f"blocked {changed} target{'s' * (changed != 1)}{until(expires_at)}")
+        for row in kept[:SHOWN_KEPT]:
+            self.stdout.write(
+                f"{row.ip_address} keeps its longer block{until(row.expires_at)}"
+                + (f" ({row.reason})" if row.reason else "")
+            )
+        if len(kept) > SHOWN_KEPT:
+            self.stdout.write(f"... and {len(kept) - SHOWN_KEPT:,} more kept their longer block")

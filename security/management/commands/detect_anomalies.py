@@ -1,4 +1,5 @@
 import json
+from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
@@ -9,12 +10,16 @@ MAX_HOURS = 24 * 30
 
 
 class Command(SecurityCommand):
-    help = "Run the anomaly scan now over the last N hours; print one JSON line per finding."
+    help = (
+        "Run the anomaly scan now over the last N hours; print one JSON line per finding. "
+        "With SECURITY_AUTO_BLOCK on, what it flags is blocked automatically, as by the "
+        "hourly scan."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--hours", default="1", help="window length in hours (default 1)")
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         try:
             hours = int(options["hours"])
         except ValueError:
@@ -26,3 +31,6 @@ class Command(SecurityCommand):
             raise CommandError("another anomaly scan is running; try again when it is done")
         for finding in findings:
             self.stdout.write(json.dumps(finding.as_json()))
+        if not findings:
+            plural = "s" * (hours != 1)
+            self.stderr.write(f"nothing flagged in the last {hours} hour{plural}")

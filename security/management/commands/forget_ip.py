@@ -1,4 +1,6 @@
-from django.core.management.base import CommandParser
+from typing import Any
+
+from django.core.management.base import CommandError, CommandParser
 
 from security import privacy
 from security.management.base import SecurityCommand
@@ -14,9 +16,16 @@ class Command(SecurityCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("target", metavar="TARGET")
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         (target,) = targets_or_error([options["target"]])
         result = privacy.forget(target)
+        count = len(result.addresses)
         self.stdout.write(
-            f"forgot {target} ({len(result.addresses)} address(es)): {result.summary()}"
+            f"forgot {target} ({count} address{'es' * (count != 1)}): {result.summary()}"
         )
+        if result.redis_error:
+            raise CommandError(
+                f"Redis unreachable ({result.redis_error}): records not stored yet, dead "
+                f"letters and queued alerts were not searched; run forget_ip {target} again "
+                "once Redis is back"
+            )

@@ -1,4 +1,5 @@
 import json
+from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
@@ -13,7 +14,7 @@ class Command(SecurityCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("ips", nargs="+", metavar="IP")
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         ips = []
         for raw in options["ips"]:
             ip = parse_address(raw)

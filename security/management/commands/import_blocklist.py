@@ -1,6 +1,9 @@
+from typing import Any
+
 from django.core.management.base import CommandError, CommandParser
 
-from security import feeds
+from security.blocking import feed_config, feeds
+from security.blocking.feed_formats import FORMATS, FeedError
 from security.management.base import SecurityCommand
 
 SHOWN_CHANGES = 20
@@ -17,14 +20,14 @@ class Command(SecurityCommand):
         source = parser.add_mutually_exclusive_group()
         source.add_argument("--url", help="download the list from here")
         source.add_argument("--file", help="read the list from this file")
-        parser.add_argument("--format", choices=feeds.FORMATS, help="default: plain")
+        parser.add_argument("--format", choices=list(FORMATS), help="default: plain")
         parser.add_argument("--dry-run", action="store_true", help="change nothing")
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         try:
             feed = self.feed(options)
-            result = feeds.refresh(feed, dry_run=options["dry_run"])
-        except feeds.FeedError as error:
+            result = feeds.refresh(feed, dry_run=options["dry_run"], log_failure=False)
+        except FeedError as error:
             raise CommandError(f"feed {options['name']}: {error}; nothing changed") from error
         if options["dry_run"]:
             for sign, entries in (("+", result.added), ("-", result.removed)):
@@ -32,21 +35,21 @@ class Command(SecurityCommand):
                     self.stdout.write(f"{sign} {entry}")
                 if len(entries) > SHOWN_CHANGES:
                     self.stdout.write(f"{sign} ... and {len(entries) - SHOWN_CHANGES:,} more")
-        verb = "would add" if options["dry_run"] else "added"
+        verbs = (
+            ("would add", "would keep", "would remove")
+            if options["dry_run"]
+            else ("added", "kept", "removed")
+        )
+        counts = (len(result.added), result.kept, len(result.removed))
         self.stdout.write(
-            f"feed {feed.name}: {result.total:,} entries; {verb} {len(result.added):,}, "
-            f"{'would remove' if options['dry_run'] else 'removed'} {len(result.removed):,}"
+            f"feed {feed.name}: {result.total:,} entr{'y' if result.total == 1 else 'ies'}; "
+            + ", ".join(f"{verb} {count:,}" for verb, count in zip(verbs, counts, strict=True))
         )
 
     @staticmethod
-    def feed(options: dict) -> feeds.Feed:
-        configured = feeds.configured_feeds()
-        name = options["name"]
+    def feed(options: dict) -> feed_config.Feed:
         if options["url"] or options["file"]:
             extra = {"format": options["format"]} if options["format"] else {}
             source = {"url": options["url"]} if options["url"] else {"file": options["file"]}
-            return feeds.make_feed(name, {**source, **extra})
-        if name not in configured:
-            known = ", ".join(sorted(configured)) or "none configured"
-            raise feeds.FeedError(f"not in SECURITY_FEEDS ({known}); give --url or --file")
-        return configured[name]
+            return feed_config.make_feed(options["name"], {**source, **extra})
+        return feed_config.configured_feed(options["name"])

@@ -15,15 +15,16 @@ import signal
 import sys
 import threading
 import time
+from typing import Any
 
 from django import db
-from django.core.management.base import BaseCommand
 from django.db import DatabaseError
 from django_dramatiq.management.commands.rundramatiq import Command as RunDramatiq
 from redis.exceptions import LockError, RedisError
 from redis.lock import Lock
 
 from security import scheduling
+from security.management.base import SecurityCommand
 from security.redis_client import get_redis
 
 logger = logging.getLogger("security.scheduler")
@@ -100,10 +101,10 @@ def run_while_held(lease: Lease, scheduler: scheduling.Scheduler) -> None:
         time.sleep(TICK_EVERY)
 
 
-class Command(BaseCommand):
+class Command(SecurityCommand):
     help = "Run the scheduler of the periodic Dramatiq actors (one active per site)."
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         # SIGTERM (honcho, systemd) must release the lock so a standby takes over at once.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         for module in RunDramatiq(stdout=self.stdout).discover_tasks_modules():

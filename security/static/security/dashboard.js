@@ -5,16 +5,23 @@
   if (!section) return;
   const palette = ["#2f6fdb", "#27ae60", "#f39c12", "#c0392b", "#8e44ad", "#16a085", "#d35400", "#7f8c8d", "#2c3e50", "#e84393"];
 
-  function fillTable(id, rows) {
+  function fillTable(id, rows, linkBase) {
     const body = document.querySelector("#" + id + " tbody");
     body.replaceChildren();
     for (const row of rows) {
       const tr = document.createElement("tr");
-      for (const value of [row.key || "(none)", row.count.toLocaleString()]) {
-        const td = document.createElement("td");
-        td.textContent = value;
-        tr.appendChild(td);
+      const key = document.createElement("td");
+      if (linkBase && row.key) {
+        const a = document.createElement("a");
+        a.href = linkBase + encodeURIComponent(row.key) + "/";
+        a.textContent = row.key;
+        key.appendChild(a);
+      } else {
+        key.textContent = row.key || "(none)";
       }
+      const count = document.createElement("td");
+      count.textContent = row.count.toLocaleString();
+      tr.append(key, count);
       body.appendChild(tr);
     }
   }
@@ -43,7 +50,7 @@
       data: { labels: data.top_countries.map((c) => c.key), datasets: [{ label: "Requests", data: data.top_countries.map((c) => c.count), backgroundColor: palette }] },
       options: { animation: false, indexAxis: "y", plugins: { legend: { display: false } } },
     });
-    fillTable("table-ips", data.top_ips);
+    fillTable("table-ips", data.top_ips, section.dataset.addressUrl);
     fillTable("table-paths", data.top_paths);
     section.setAttribute("aria-busy", "false");
     section.dataset.loaded = "true";

@@ -12,12 +12,13 @@ The allowlist wins over all of it (security.middleware checks it first).
 
 import time
 from functools import lru_cache
+from typing import Any
 
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
-from . import geo
-from .conf import conf
+from .. import geo
+from ..conf import conf
 
 CACHE_SIZE = 65536
 RULE_SETTINGS = {"SECURITY_BLOCK_COUNTRIES", "SECURITY_ALLOW_COUNTRIES", "SECURITY_BLOCK_ASNS"}
@@ -34,7 +35,7 @@ def configured() -> bool:
 
 
 @receiver(setting_changed)
-def _settings_changed(setting: str, **kwargs) -> None:
+def _settings_changed(setting: str, **kwargs: Any) -> None:
     if setting in RULE_SETTINGS or setting == "GEOIP_PATH":
         rules.cache_clear()
         _placed.cache_clear()

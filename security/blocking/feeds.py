@@ -10,83 +10,35 @@
         "local": {"file": "/etc/site/blocklist.txt"},
     }
 
-A feed's blocks carry its name (source "feed"). A refresh replaces that feed's entries in one
-transaction: what left the feed is unblocked, manual and automatic blocks are never touched,
-and the allowlist still wins. A feed that fails to download or parse (HTTP error, truncated
-file, a line that is not an address, no entries at all, more than its cap) leaves the previous
+A feed's blocks are rows of its own (source "feed", its name in `feed`), beside any manual or
+automatic block of the same target and beside other feeds' rows: the blocklist is their union.
+A refresh replaces that feed's rows in one transaction: what left the feed loses that feed's row
+only (another feed or a manual block listing it still blocks), and the allowlist still wins.
+A feed that fails to download or parse (HTTP error, truncated file, a line that is not an
+address, no entries at all, more than its cap, past its download deadline) leaves the previous
 entries in place and says so once in the log.
 """
 
-import json
 import logging
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-import requests
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from . import blocklist
-from .addresses import InvalidInput, parse_target
-from .models import BlockedIP, BlockSource, FeedState
-from .targets import parse_duration
+from ..addresses import InvalidInput, covers_all_ipv4, parse_network, parse_target
+from ..conf import conf
+from ..models import BlockedIP, BlockSource, FeedState
+from ..targets import parse_duration
+from . import changes
+from .download import download
+from .feed_config import Feed, configured_feeds
+from .feed_formats import FORMATS, FeedError
 
 logger = logging.getLogger(__name__)
 
-FORMATS = ("plain", "spamhaus", "aws", "gcp")
-MAX_DOWNLOAD_BYTES = 64 * 1024 * 1024
 CHUNK = 5000
-
-
-class FeedError(Exception):
-    pass
-
-
-@dataclass(frozen=True)
-class Feed:
-    name: str
-    url: str = ""
-    file: str = ""
-    format: str = "plain"
-    refresh: str = "24h"
-    max_entries: int = 1_000_000
-    min_count: int = 1  # ipsum-style lists: "address<TAB>count"
-    services: tuple[str, ...] = ()  # aws / gcp
-    regions: tuple[str, ...] = ()  # aws region, gcp scope
-
-    def __post_init__(self) -> None:
-        if not self.name or len(self.name) > 64:
-            raise FeedError(f"feed name {self.name!r} must be 1 to 64 characters")
-        if bool(self.url) == bool(self.file):
-            raise FeedError(f"feed {self.name}: give exactly one of url and file")
-        if self.format not in FORMATS:
-            raise FeedError(f"feed {self.name}: format must be one of {', '.join(FORMATS)}")
-        try:
-            parse_duration(self.refresh)
-        except InvalidInput as error:
-            raise FeedError(f"feed {self.name}: refresh {error}") from error
-
-
-def make_feed(name: str, options: dict) -> Feed:
-    known = set(Feed.__dataclass_fields__) - {"name"}
-    unknown = set(options) - known
-    if unknown:
-        raise FeedError(f"feed {name}: unknown option(s) {', '.join(sorted(unknown))}")
-    values = dict(options)
-    for key in ("services", "regions"):
-        if key in values:
-            values[key] = tuple(values[key])
-    return Feed(name=name, **values)
-
-
-def configured_feeds() -> dict[str, Feed]:
-    return {
-        name: make_feed(name, options)
-        for name, options in getattr(settings, "SECURITY_FEEDS", {}).items()
-    }
 
 
 # --- Fetching -----------------------------------------------------------------------------------
@@ -98,17 +50,7 @@ def fetch_text(feed: Feed) -> str:
             return Path(feed.file).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as error:
             raise FeedError(f"cannot read {feed.file}: {error}") from error
-    try:
-        with requests.get(feed.url, stream=True, timeout=(5, 30)) as response:
-            if response.status_code != 200:
-                raise FeedError(f"{feed.url} answered HTTP {response.status_code}")
-            body = bytearray()
-            for chunk in response.iter_content(65536):
-                body += chunk
-                if len(body) > MAX_DOWNLOAD_BYTES:
-                    raise FeedError(f"{feed.url} is larger than {MAX_DOWNLOAD_BYTES:,} bytes")
-    except requests.RequestException as error:
-        raise FeedError(f"cannot download {feed.url}: {type(error).__name__}") from error
+    body = download(feed.url)
     try:
         return body.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -118,54 +60,10 @@ def fetch_text(feed: Feed) -> str:
 # --- Parsing ------------------------------------------------------------------------------------
 
 
-def plain_entries(text: str, min_count: int) -> Iterable[tuple[int, str]]:
-    """Address/CIDR lines; `#` and `;` start comments (FireHOL, Spamhaus DROP); an ipsum line
-    is `address<TAB>count` and counts below min_count are left out."""
-    for number, line in enumerate(text.splitlines(), start=1):
-        content = line.split("#", 1)[0].split(";", 1)[0].strip()
-        if not content:
-            continue
-        fields = content.split()
-        if len(fields) > 1 and fields[1].isdigit() and int(fields[1]) < min_count:
-            continue
-        yield number, fields[0]
-
-
-def cloud_entries(text: str, feed: Feed) -> Iterable[tuple[int, str]]:
-    try:
-        document = json.loads(text)
-    except ValueError as error:
-        raise FeedError(
-            f"not JSON ({error.__class__.__name__}): truncated or not a {feed.format} file"
-        ) from error
-    if not isinstance(document, dict) or not isinstance(document.get("prefixes"), list):
-        raise FeedError(f"no 'prefixes' list: not a {feed.format} ranges file")
-    items = list(document["prefixes"])
-    if feed.format == "aws":
-        items += document.get("ipv6_prefixes", [])
-        keys, where = ("ip_prefix", "ipv6_prefix"), "region"
-    else:
-        keys, where = ("ipv4Prefix", "ipv6Prefix"), "scope"
-    for number, item in enumerate(items, start=1):
-        if not isinstance(item, dict):
-            raise FeedError(f"entry {number} is not an object")
-        if feed.services and item.get("service") not in feed.services:
-            continue
-        if feed.regions and item.get(where) not in feed.regions:
-            continue
-        prefix = next((item[key] for key in keys if key in item), None)
-        if not isinstance(prefix, str):
-            raise FeedError(f"entry {number} has no prefix")
-        yield number, prefix
-
-
 def parse_feed(text: str, feed: Feed) -> list[str]:
-    raw = (
-        cloud_entries(text, feed)
-        if feed.format in ("aws", "gcp")
-        else plain_entries(text, feed.min_count)
-    )
+    raw = FORMATS[feed.format](text, feed)
     entries: dict[str, None] = {}
+    skipped: list[str] = []
     for number, value in raw:
         try:
             # Curated lists name wide bogon ranges on purpose (FireHOL: 224.0.0.0/3); only
@@ -175,9 +73,20 @@ def parse_feed(text: str, feed: Feed) -> list[str]:
             raise FeedError(f"line {number}: {error}") from error
         if entry.endswith("/0"):
             raise FeedError(f"line {number}: {entry} would block every address")
+        if covers_all_ipv4(parse_network(entry)):
+            # IPv6 bogon lists carry ::/8, which holds the IPv4-mapped range: taken as it
+            # stands it would refuse every IPv4 client. The feed means IPv6 space; skip it.
+            skipped.append(entry)
+            continue
         entries[entry] = None
         if len(entries) > feed.max_entries:
             raise FeedError(f"more than {feed.max_entries:,} entries (its max_entries)")
+    if skipped:
+        logger.warning(
+            "feed %s: skipped %s (covers every IPv4 address through ::ffff:0:0/96)",
+            feed.name,
+            ", ".join(skipped[:5]) + (f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""),
+        )
     if not entries:
         # An empty download must never unblock a whole feed.
         raise FeedError("no entries: empty, truncated or filtered to nothing")
@@ -194,6 +103,10 @@ class FeedResult:
     removed: list[str] = field(default_factory=list)
     total: int = 0
 
+    @property
+    def kept(self) -> int:
+        return self.total - len(self.added)
+
 
 def current_entries(name: str) -> set[str]:
     return set(
@@ -204,8 +117,8 @@ def current_entries(name: str) -> set[str]:
 
 
 def replace_entries(name: str, entries: list[str]) -> FeedResult:
-    """The feed's blocks become exactly `entries`, in one transaction, leaving every block of
-    another source alone (an address already blocked by hand stays the operator's)."""
+    """The feed's own rows become exactly `entries`, in one transaction, leaving every row of
+    another source or feed alone."""
     with transaction.atomic():
         current = current_entries(name)
         wanted = set(entries)
@@ -231,24 +144,35 @@ def replace_entries(name: str, entries: list[str]) -> FeedResult:
             ignore_conflicts=True,
         )
         if added or removed:
-            blocklist.announce_change()
+            changes.announce_change()
     return FeedResult(name, added, removed, len(wanted))
 
 
-def refresh(feed: Feed, dry_run: bool = False) -> FeedResult:
+def record_failure(name: str, error: str, log: bool = True) -> None:
+    """A configured feed's failure is noted on its state, once in the log; a one-off import
+    that never worked leaves no state behind."""
+    state = FeedState.objects.filter(name=name).first()
+    if state is None:
+        if name not in conf.FEEDS:
+            return
+        state = FeedState.objects.create(name=name)
+    if log and state.last_error != error:
+        logger.error("feed %s: %s; keeping its previous entries", name, error)
+    state.last_error = error
+    state.attempted_at = timezone.now()
+    state.save(update_fields=["last_error", "attempted_at"])
+
+
+def refresh(feed: Feed, dry_run: bool = False, log_failure: bool = True) -> FeedResult:
     """Fetch, parse and apply one feed. FeedError leaves its previous entries in place; a dry
-    run writes nothing at all."""
+    run writes nothing at all. A caller that reports the failure itself (the command) passes
+    log_failure=False, so that it is said once."""
     now = timezone.now()
     try:
         entries = parse_feed(fetch_text(feed), feed)
     except FeedError as error:
         if not dry_run:
-            state, _ = FeedState.objects.get_or_create(name=feed.name)
-            if state.last_error != str(error)[:500]:
-                logger.error("feed %s: %s; keeping its previous entries", feed.name, error)
-            state.last_error = str(error)[:500]
-            state.attempted_at = now
-            state.save(update_fields=["last_error", "attempted_at"])
+            record_failure(feed.name, str(error)[:500], log_failure)
         raise
     if dry_run:
         current = current_entries(feed.name)
@@ -267,10 +191,11 @@ def refresh(feed: Feed, dry_run: bool = False) -> FeedResult:
     state.entries = result.total
     state.save()
     logger.info(
-        "feed %s: %d entries, %d added, %d removed",
+        "feed %s: %d entries, %d added, %d kept, %d removed",
         feed.name,
         result.total,
         len(result.added),
+        result.kept,
         len(result.removed),
     )
     return result

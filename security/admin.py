@@ -187,7 +187,8 @@ class RequestLogAdmin(admin.ModelAdmin):
     ) -> Paginator:
         paginator = super().get_paginator(request, queryset, per_page, *args, **kwargs)
         page = request.GET.get("p", "1")
-        paginator.page_asked = int(page)  # type: ignore[attr-defined]  # read by CappedCountPaginator if page.isdigit() and len(page) < 9 else 1
+        asked = int(page) if page.isdigit() and len(page) < 9 else 1
+        paginator.page_asked = asked  # type: ignore[attr-defined]  # read by CappedCountPaginator
         return paginator
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -23,7 +23,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from redis.exceptions import RedisError
 
-from . import alerts, erasure
+from . import alerts, erasure, redis_keys
 from .addresses import parse_network
 from .blocking import changes
 from .matcher import NetworkSet
@@ -35,6 +35,7 @@ from .models import (
     RequestRollup,
     SuspiciousIP,
 )
+from .progress import Progress, no_progress
 from .redis_client import get_redis
 from .requestlog import store
 
@@ -203,15 +204,16 @@ def matching(values: Iterable[str | None], target: str) -> list[str]:
     return found
 
 
-def forget(target: str) -> Forgotten:
+def forget(target: str, progress: Progress = no_progress) -> Forgotten:
     """Erase every stored trace of an address or network (in normal form): first what is on
-    its way (so it cannot come back), then the tables, then Redis keys that name it."""
+    its way (so it cannot come back), then the tables, then Redis keys that name it.
+    Progress counts the addresses whose rows are erased."""
     result = Forgotten()
     _erase_in_flight(target, result)
     with transaction.atomic():
         wait_for_drains()
-        _erase_rows(target, result)
-    result.redis_keys = _forget_in_redis(result.addresses)
+        _erase_rows(target, result, progress)
+    result.redis_keys = redis_keys.delete_naming(result.addresses)
     return result
 
 
@@ -234,7 +236,7 @@ def wait_for_drains() -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s, 0)", [store.ERASURE_LOCK_SPACE])
 
 
-def _erase_rows(target: str, result: Forgotten) -> None:
+def _erase_rows(target: str, result: Forgotten, progress: Progress) -> None:
     logged = RequestLog.objects.exclude(ip_address__isnull=True).values_list(
         "ip_address", flat=True
     )
@@ -252,23 +254,10 @@ def _erase_rows(target: str, result: Forgotten) -> None:
         result.suspicious += SuspiciousIP.objects.filter(ip_address__in=chunk).delete()[0]
         rollups = RequestRollup.objects.filter(kind__in=ADDRESS_KINDS, key__in=chunk)
         result.rollups += rollups.delete()[0]
+        progress(start + len(chunk), len(addresses))
     blocks = matching(BlockedIP.objects.values_list("ip_address", flat=True), target)
     result.blocks = BlockedIP.objects.filter(ip_address__in=blocks + [target]).delete()[0]
     allowed = matching(AllowedIP.objects.values_list("ip_address", flat=True), target)
     result.allowlist = AllowedIP.objects.filter(ip_address__in=allowed + [target]).delete()[0]
     if result.blocks or result.allowlist:
         changes.announce_change()
-
-
-def _forget_in_redis(addresses: list[str]) -> int:
-    """Detection windows and cached geolocation answers name the address in their keys."""
-    try:
-        client = get_redis()
-        keys = []
-        for ip in addresses:
-            keys += list(client.scan_iter(f"security:detect:*:{ip}:*", count=1000))
-            keys += list(client.scan_iter(f"security:detect:*:{ip}|*", count=1000))
-            keys += list(client.scan_iter(f"*geo:{ip}", count=1000))
-        return client.delete(*keys) if keys else 0
-    except RedisError:
-        return 0

@@ -30,6 +30,7 @@ from django.utils import timezone
 from ..addresses import InvalidInput, covers_all_ipv4, parse_network, parse_target
 from ..conf import conf
 from ..models import BlockedIP, BlockSource, FeedState
+from ..progress import Progress, no_progress
 from ..targets import parse_duration
 from . import changes
 from .download import download
@@ -60,11 +61,13 @@ def fetch_text(feed: Feed) -> str:
 # --- Parsing ------------------------------------------------------------------------------------
 
 
-def parse_feed(text: str, feed: Feed) -> list[str]:
-    raw = FORMATS[feed.format](text, feed)
+def parse_feed(text: str, feed: Feed, progress: Progress = no_progress) -> list[str]:
+    raw = list(FORMATS[feed.format](text, feed))
     entries: dict[str, None] = {}
     skipped: list[str] = []
-    for number, value in raw:
+    for done, (number, value) in enumerate(raw):
+        if done % CHUNK == 0:
+            progress(done, len(raw))
         try:
             # Curated lists name wide bogon ranges on purpose (FireHOL: 224.0.0.0/3); only
             # "everything" is refused: a feed that blocks the world is a broken feed.
@@ -81,6 +84,7 @@ def parse_feed(text: str, feed: Feed) -> list[str]:
         entries[entry] = None
         if len(entries) > feed.max_entries:
             raise FeedError(f"more than {feed.max_entries:,} entries (its max_entries)")
+    progress(len(raw), len(raw))
     if skipped:
         logger.warning(
             "feed %s: skipped %s (covers every IPv4 address through ::ffff:0:0/96)",
@@ -116,33 +120,36 @@ def current_entries(name: str) -> set[str]:
     )
 
 
-def replace_entries(name: str, entries: list[str]) -> FeedResult:
+def replace_entries(name: str, entries: list[str], progress: Progress = no_progress) -> FeedResult:
     """The feed's own rows become exactly `entries`, in one transaction, leaving every row of
-    another source or feed alone."""
+    another source or feed alone. Progress counts the rows removed and added."""
     with transaction.atomic():
         current = current_entries(name)
         wanted = set(entries)
         added = [entry for entry in entries if entry not in current]
         removed = sorted(current - wanted)
+        total = len(removed) + len(added)
         for start in range(0, len(removed), CHUNK):
             BlockedIP.objects.filter(
                 source=BlockSource.FEED, feed=name, ip_address__in=removed[start : start + CHUNK]
             ).delete()
+            progress(min(start + CHUNK, len(removed)), total)
         now = timezone.now()
-        BlockedIP.objects.bulk_create(
-            (
-                BlockedIP(
-                    ip_address=entry,
-                    reason=f"threat feed {name}",
-                    source=BlockSource.FEED,
-                    feed=name,
-                    created_at=now,
-                )
-                for entry in added
-            ),
-            batch_size=CHUNK,
-            ignore_conflicts=True,
-        )
+        for start in range(0, len(added), CHUNK):
+            BlockedIP.objects.bulk_create(
+                [
+                    BlockedIP(
+                        ip_address=entry,
+                        reason=f"threat feed {name}",
+                        source=BlockSource.FEED,
+                        feed=name,
+                        created_at=now,
+                    )
+                    for entry in added[start : start + CHUNK]
+                ],
+                ignore_conflicts=True,
+            )
+            progress(len(removed) + min(start + CHUNK, len(added)), total)
         if added or removed:
             changes.announce_change()
     return FeedResult(name, added, removed, len(wanted))
@@ -163,13 +170,15 @@ def record_failure(name: str, error: str, log: bool = True) -> None:
     state.save(update_fields=["last_error", "attempted_at"])
 
 
-def refresh(feed: Feed, dry_run: bool = False, log_failure: bool = True) -> FeedResult:
+def refresh(
+    feed: Feed, dry_run: bool = False, log_failure: bool = True, progress: Progress = no_progress
+) -> FeedResult:
     """Fetch, parse and apply one feed. FeedError leaves its previous entries in place; a dry
     run writes nothing at all. A caller that reports the failure itself (the command) passes
-    log_failure=False, so that it is said once."""
+    log_failure=False, so that it is said once. Progress: the entries read, then written."""
     now = timezone.now()
     try:
-        entries = parse_feed(fetch_text(feed), feed)
+        entries = parse_feed(fetch_text(feed), feed, progress)
     except FeedError as error:
         if not dry_run:
             record_failure(feed.name, str(error)[:500], log_failure)
@@ -182,7 +191,7 @@ def refresh(feed: Feed, dry_run: bool = False, log_failure: bool = True) -> Feed
             sorted(current - set(entries)),
             len(entries),
         )
-    result = replace_entries(feed.name, entries)
+    result = replace_entries(feed.name, entries, progress)
     state, _ = FeedState.objects.get_or_create(name=feed.name)
     if state.last_error:
         logger.warning("feed %s works again", feed.name)

@@ -4,14 +4,22 @@
 Bounded at any page: each table is read through an index on its time column (the 403/429
 requests through a partial index of those rows only), from the keyset cursor down, PAGE + 1
 rows at most; the merge keeps the newest PAGE. The cursor is the last event's (time, kind, id).
+
+No table stores an address's network operator: the ASN filter looks each event's address up in
+the local GeoLite2-ASN database as it reads, ASN_SCAN_LIMIT rows of a table at most per page.
+A table that ran out of that before its page filled ends the page where its reading stopped
+(nothing newer than there is missing), and the next page goes on from there.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from heapq import merge
 
 from django.db.models import Q, QuerySet
 
+from .. import geo
+from ..addresses import parse_network
 from ..models import BlockedIP, BlockSource, RequestLog, SuspicionReason, SuspiciousIP
 from ..targets import InvalidInput, parse_target
 from . import scope
@@ -21,6 +29,8 @@ PAGE = 50
 EXPORT_LIMIT = 50_000
 KINDS = ("flag", "block", "request")  # the order of equal times, newest page first
 REFUSED = (403, 429)
+ASN_SCAN_LIMIT = 5_000
+ASN_BATCH = 500
 BLOCK_SOURCES = (BlockSource.MANUAL, BlockSource.AUTOMATIC)
 
 
@@ -32,6 +42,7 @@ class Filters:
     status: int | None = None
     target: str = ""
     kind: str = ""
+    asn: int | None = None
 
     @classmethod
     def from_query(cls, params: dict) -> "Filters":
@@ -54,8 +65,11 @@ class Filters:
         country = params.get("country", "").strip().upper()
         if country and (len(country) != 2 or not country.isalpha()):
             raise ValueError("country must be a two-letter code")
+        asn = params.get("asn", "").strip().upper().removeprefix("AS")
+        if asn and not (asn.isdigit() and 0 < int(asn) < 2**32):
+            raise ValueError("asn must be an AS number, e.g. AS64500 or 64500")
         return cls(rule, country, params.get("path", "")[:500], int(status) if status else None,
-                   target, kind)  # fmt: skip
+                   target, kind, int(asn) if asn else None)  # fmt: skip
 
     def wants(self, kind: str) -> bool:
         if self.kind and self.kind != kind:
@@ -88,6 +102,14 @@ class Cursor:
     time: datetime
     kind: str
     id: int
+
+    @classmethod
+    def at(cls, event: Event) -> "Cursor":
+        return cls(event.time, event.kind, event.id)
+
+    @property
+    def key(self) -> tuple:
+        return (self.time, -KINDS.index(self.kind), self.id)
 
     def text(self) -> str:
         return f"{self.time.isoformat()}|{self.kind}|{self.id}"
@@ -183,13 +205,63 @@ def refused(span: TimeRange, f: Filters, cursor: Cursor | None, limit: int) -> l
 SOURCES = {"flag": flags, "block": blocks, "request": refused}
 
 
+def asn_of_event(event: Event) -> int | None:
+    # A block's address may be a network: its first address stands for it.
+    try:
+        return geo.asn_of(str(parse_network(event.ip).network_address))
+    except ValueError:
+        return None
+
+
+def of_asn(
+    read: Callable[[TimeRange, Filters, Cursor | None, int], list[Event]],
+    span: TimeRange,
+    f: Filters,
+    cursor: Cursor | None,
+    limit: int,
+    scan_limit: int,
+) -> tuple[list[Event], Cursor | None]:
+    """Up to `limit` events of f.asn below the cursor, reading at most `scan_limit` rows, and
+    where the reading stopped if it ran out of them first (else None)."""
+    found: list[Event] = []
+    scanned = 0
+    while True:
+        batch = read(span, f, cursor, ASN_BATCH)
+        found += [event for event in batch if asn_of_event(event) == f.asn]
+        scanned += len(batch)
+        if len(found) >= limit or len(batch) < ASN_BATCH:
+            return found[:limit], None
+        cursor = Cursor.at(batch[-1])
+        if scanned >= scan_limit:
+            return found, cursor
+
+
 def page(
-    span: TimeRange, f: Filters, cursor: Cursor | None = None, size: int = PAGE
+    span: TimeRange,
+    f: Filters,
+    cursor: Cursor | None = None,
+    size: int = PAGE,
+    scan_limit: int = ASN_SCAN_LIMIT,
 ) -> tuple[list[Event], Cursor | None]:
     """The newest `size` events below the cursor, and the cursor of the next page (or None)."""
-    found = [read(span, f, cursor, size + 1) for kind, read in SOURCES.items() if f.wants(kind)]
+    found, stops = [], []
+    for kind, read in SOURCES.items():
+        if not f.wants(kind):
+            continue
+        if f.asn is None:
+            found.append(read(span, f, cursor, size + 1))
+            continue
+        events, stop = of_asn(read, span, f, cursor, size + 1, scan_limit)
+        found.append(events)
+        if stop is not None:
+            stops.append(stop)
     ordered = list(merge(*found, key=lambda e: e.key, reverse=True))
+    if stops:
+        # Below the newest place a table's reading stopped, events of that table are unread.
+        edge = max(stops, key=lambda stop: stop.key)
+        ordered = [event for event in ordered if event.key > edge.key]
+        if len(ordered) <= size:
+            return ordered, edge
     shown = ordered[:size]
     more = len(ordered) > size
-    last = shown[-1] if shown and more else None
-    return shown, Cursor(last.time, last.kind, last.id) if last else None
+    return shown, Cursor.at(shown[-1]) if shown and more else None

@@ -8,12 +8,12 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from .. import permissions
+from .. import geo, permissions
 from ..models import SuspicionReason
 from . import events, now, timerange
 from .csvexport import csv_response
 
-FILTERS = ("rule", "country", "path", "status", "ip", "kind")
+FILTERS = ("rule", "country", "path", "status", "ip", "kind", "asn")
 REFRESH_SECONDS = 15
 
 
@@ -30,9 +30,14 @@ def events_page(request: HttpRequest) -> HttpResponse:
         cursor = events.Cursor.parse(request.GET["after"]) if request.GET.get("after") else None
     except ValueError as error:
         return _bad_request(str(error))
+    if filters.asn is not None and geo.raw_asn_database.reader() is None:
+        return _bad_request(
+            f"the ASN filter needs the GeoLite2-ASN database ({geo.raw_asn_database.path()}); "
+            "scripts/update_geodb.sh fetches it"
+        )
     chosen = {name: request.GET[name] for name in FILTERS if request.GET.get(name)}
     if request.GET.get("format") == "csv":
-        rows, _next = events.page(span, filters, None, events.EXPORT_LIMIT)
+        rows, _next = events.page(span, filters, None, events.EXPORT_LIMIT, events.EXPORT_LIMIT)
         columns = ["time", "kind", "ip", "what", "detail", "status", "country"]
         table = ([e.time.isoformat(), e.kind, e.ip, e.what, e.detail, e.status or "", e.country]
                  for e in rows)  # fmt: skip
@@ -47,6 +52,7 @@ def events_page(request: HttpRequest) -> HttpResponse:
         "rules": SuspicionReason.choices,
         "kinds": events.KINDS,
         "query": query,
+        "asn_scan_limit": events.ASN_SCAN_LIMIT if filters.asn is not None else None,
         "next_query": urlencode({**span.query(), **chosen, "after": following.text()})
         if following
         else "",

@@ -20,6 +20,7 @@ from django.utils import timezone
 from redis.exceptions import LockError, RedisError
 
 from ..models import AllowedIP, RequestLog, SuspicionStatus, SuspiciousIP
+from ..progress import Progress, no_progress
 from ..redis_client import get_redis
 from . import exemptions, flags, rules, signatures, triage
 from .config import detect_conf
@@ -109,14 +110,15 @@ def signature_findings(requests: QuerySet) -> list[Finding]:
     return sorted(found.values(), key=lambda f: (f.ip, f.reason))
 
 
-def find(start: datetime, end: datetime) -> list[Finding]:
+def find(start: datetime, end: datetime, progress: Progress = no_progress) -> list[Finding]:
+    """Progress: the passes over the window done, of STAGES (the last is recording)."""
     requests = window_requests(start, end)
     allowed = AllowedIP.objects.networks()
-    findings = (
-        counting_findings(requests)
-        + cache_busting_findings(requests)
-        + signature_findings(requests)
-    )
+    findings: list[Finding] = []
+    for done, finder in enumerate(FINDERS):
+        progress(done, STAGES)
+        findings += finder(requests)
+    progress(len(FINDERS), STAGES)
     exempt = exemptions.current()
     return [f for f in findings if f.ip not in allowed and not exempt.covers(f.ip, "")]
 
@@ -169,16 +171,25 @@ def record(findings: list[Finding]) -> list[SuspiciousIP]:
     return [r for r in undecided if (r.ip_address, r.reason, r.window_start) in keys]
 
 
-def scan(hours: int = 1, now: datetime | None = None) -> list[Finding]:
+FINDERS = (counting_findings, cache_busting_findings, signature_findings)
+STAGES = len(FINDERS) + 1
+
+
+def scan(
+    hours: int = 1, now: datetime | None = None, progress: Progress = no_progress
+) -> list[Finding]:
     start, end = window_of(hours, now)
-    findings = find(start, end)
+    findings = find(start, end, progress)
     with transaction.atomic():
         new = record(findings)
         triage.act_on(new)
+    progress(STAGES, STAGES)
     return findings
 
 
-def scan_exclusively(hours: int = 1, now: datetime | None = None) -> list[Finding] | None:
+def scan_exclusively(
+    hours: int = 1, now: datetime | None = None, progress: Progress = no_progress
+) -> list[Finding] | None:
     """scan() under a Redis lock, so overlapping runs queue no duplicate work. None: skipped."""
     try:
         lock = get_redis().lock(LOCK_KEY, timeout=1800, blocking_timeout=0)
@@ -186,12 +197,12 @@ def scan_exclusively(hours: int = 1, now: datetime | None = None) -> list[Findin
     except RedisError as error:
         # The scan is idempotent; without Redis the lock is only lost efficiency.
         logger.warning("no lock for the anomaly scan (%s); scanning anyway", error)
-        return scan(hours, now)
+        return scan(hours, now, progress)
     if not acquired:
         logger.info("another anomaly scan is running; skipped")
         return None
     try:
-        return scan(hours, now)
+        return scan(hours, now, progress)
     finally:
         try:
             lock.release()

@@ -23,6 +23,13 @@ from . import exemptions, flags, prefixes, rules
 logger = logging.getLogger(__name__)
 
 WINDOW_KEY = "security:detect:w2:{reason}:{ip}:{bucket}"
+WINDOW_KEYS = "security:detect:w2:*"
+
+
+def window_address(key: str) -> str:
+    """The address a WINDOW_KEY counts for (its key may be "address|more")."""
+    _, _, rest = key.removeprefix("security:detect:w2:").partition(":")
+    return rest.rpartition(":")[0].partition("|")[0]
 
 
 def client(row: StoredRow) -> str:

@@ -1,14 +1,13 @@
-import sys
 from datetime import datetime
 from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 from django.db import transaction
 from django.utils import timezone
-from tqdm import tqdm
 
 from security.blocking import changes
 from security.management.base import SecurityCommand
+from security.management.progress import TerminalProgress
 from security.models import BlockSource
 from security.targets import InvalidInput, parse_duration, parse_targets, read_target_file
 
@@ -56,16 +55,13 @@ class Command(SecurityCommand):
         source = BlockSource.IMPORT if options["from_file"] else BlockSource.MANUAL
         reason = options["reason"][:255]
         chunks = [targets[i : i + CHUNK] for i in range(0, len(targets), CHUNK)]
-        progress = tqdm(
-            total=len(targets), unit="target", disable=not sys.stderr.isatty() or len(chunks) < 2
-        )
         kept = []
-        with transaction.atomic():
-            for chunk in chunks:
+        progress = TerminalProgress(self.stderr, "target", minimum=2 * CHUNK)
+        with progress, transaction.atomic():
+            for done, chunk in enumerate(chunks, 1):
                 rows = changes.block(chunk, reason=reason, expires_at=expires_at, source=source)
                 kept += [row for row in rows if row.expires_at != expires_at]
-                progress.update(len(chunk))
-        progress.close()
+                progress(min(done * CHUNK, len(targets)), len(targets))
         changed = len(targets) - len(kept)
         if changed or not kept:
             self.stdout.write(f"blocked {changed} target{'s' * (changed != 1)}{until(expires_at)}")

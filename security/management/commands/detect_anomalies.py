@@ -5,6 +5,7 @@ from django.core.management.base import CommandError, CommandParser
 
 from security.detection import scan
 from security.management.base import SecurityCommand
+from security.management.progress import TerminalProgress
 
 MAX_HOURS = 24 * 30
 
@@ -26,7 +27,8 @@ class Command(SecurityCommand):
             hours = 0
         if not 1 <= hours <= MAX_HOURS:
             raise CommandError(f"--hours must be a whole number from 1 to {MAX_HOURS}")
-        findings = scan.scan_exclusively(hours)
+        with TerminalProgress(self.stderr, "pass") as progress:
+            findings = scan.scan_exclusively(hours, progress=progress)
         if findings is None:
             raise CommandError("another anomaly scan is running; try again when it is done")
         for finding in findings:

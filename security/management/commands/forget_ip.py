@@ -5,6 +5,7 @@ from django.core.management.base import CommandError, CommandParser
 from security import privacy
 from security.management.base import SecurityCommand
 from security.management.inputs import targets_or_error
+from security.management.progress import TerminalProgress
 
 
 class Command(SecurityCommand):
@@ -18,7 +19,8 @@ class Command(SecurityCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         (target,) = targets_or_error([options["target"]])
-        result = privacy.forget(target)
+        with TerminalProgress(self.stderr, "address", minimum=2 * privacy.CHUNK) as progress:
+            result = privacy.forget(target, progress)
         count = len(result.addresses)
         self.stdout.write(
             f"forgot {target} ({count} address{'es' * (count != 1)}): {result.summary()}"

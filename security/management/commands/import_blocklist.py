@@ -5,6 +5,7 @@ from django.core.management.base import CommandError, CommandParser
 from security.blocking import feed_config, feeds
 from security.blocking.feed_formats import FORMATS, FeedError
 from security.management.base import SecurityCommand
+from security.management.progress import TerminalProgress
 
 SHOWN_CHANGES = 20
 
@@ -26,7 +27,10 @@ class Command(SecurityCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             feed = self.feed(options)
-            result = feeds.refresh(feed, dry_run=options["dry_run"], log_failure=False)
+            with TerminalProgress(self.stderr, "entry", minimum=feeds.CHUNK) as progress:
+                result = feeds.refresh(
+                    feed, dry_run=options["dry_run"], log_failure=False, progress=progress
+                )
         except FeedError as error:
             raise CommandError(f"feed {options['name']}: {error}; nothing changed") from error
         if options["dry_run"]:

@@ -9,6 +9,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
 
+from security import requestlog_admin
 from security.models import RequestLog
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -94,3 +95,46 @@ def test_a_page_number_that_is_no_number_is_no_error(admin_client_, page):
     response = admin_client_.get(f"/admin/security/requestlog/?p={page}")
     assert response.status_code in (200, 302)  # Django's admin sends a bad page to ?e=1
     assert response.status_code == 302 or "192.0.2.1" in response.content.decode()
+
+
+def logged(ip: str, path: str, age: timedelta = timedelta(0)) -> RequestLog:
+    return RequestLog(record_id=uuid.uuid4(), timestamp=timezone.now() - age, ip_address=ip,
+                      method="GET", path=path, status_code=200)  # fmt: skip
+
+
+def shown_paths(client: Client, query: str) -> set[str]:
+    page = client.get("/admin/security/requestlog/" + query).content.decode()
+    return {path for path in ("/a/", "/b/", "/old/", "/needle-new/", "/needle-old/")
+            if f">{path}<" in page}  # fmt: skip
+
+
+def test_the_when_filter_picks_a_recent_period(admin_client_):
+    RequestLog.objects.bulk_create([logged("192.0.2.1", "/a/"),
+                                    logged("192.0.2.1", "/old/", timedelta(days=3))])  # fmt: skip
+    assert shown_paths(admin_client_, "") == {"/a/", "/old/"}
+    assert shown_paths(admin_client_, "?when=24h") == {"/a/"}
+    assert shown_paths(admin_client_, "?when=7d") == {"/a/", "/old/"}
+    assert shown_paths(admin_client_, "?when=bogus") == {"/a/", "/old/"}
+
+
+def test_search_by_address_by_network_and_by_part_of_a_path(admin_client_):
+    RequestLog.objects.bulk_create([logged("192.0.2.1", "/a/"), logged("192.0.2.77", "/b/"),
+                                    logged("198.51.100.3", "/needle-new/")])  # fmt: skip
+    assert shown_paths(admin_client_, "?q=192.0.2.77") == {"/b/"}
+    assert shown_paths(admin_client_, "?q=192.0.2.0/24") == {"/a/", "/b/"}
+    assert shown_paths(admin_client_, "?q=NEEDLE") == {"/needle-new/"}
+    assert shown_paths(admin_client_, "?q=192.0.2.") == set()  # not an address: a path part
+
+
+def test_a_path_search_looks_among_the_newest_rows_and_says_how_far_back(
+    admin_client_, monkeypatch
+):
+    monkeypatch.setattr(requestlog_admin, "SEARCH_ROWS", 20)
+    RequestLog.objects.bulk_create(
+        [logged("192.0.2.1", "/needle-new/")]
+        + [logged("192.0.2.1", f"/filler/{n}/", timedelta(minutes=n)) for n in range(1, 30)]
+        + [logged("192.0.2.1", "/needle-old/", timedelta(hours=2))]
+    )
+    page = admin_client_.get("/admin/security/requestlog/?q=needle").content.decode()
+    assert ">/needle-new/<" in page and ">/needle-old/<" not in page
+    assert "Paths searched among the newest 20 requests (since " in page

@@ -135,10 +135,7 @@ def build_sketches(cursor, now) -> None:
 
 def run() -> list[benchlib.Result]:
     benchlib.setup_django()
-    from django.contrib.auth.models import User
     from django.db import connection, transaction
-    from django.test import Client
-    from django.test.utils import setup_test_environment
     from django.utils import timezone
 
     from security.models import RequestLog, RequestRollup, RollupCompaction, VisitorSketch
@@ -164,19 +161,10 @@ def run() -> list[benchlib.Result]:
         f"{rollup_rows:,} rollup rows"
     )
 
-    setup_test_environment()
-    user, _ = User.objects.get_or_create(
-        username="bench-operator", defaults={"is_staff": True, "is_superuser": True}
-    )
-    client = Client()
-    client.force_login(user)
+    client = benchlib.operator_client()
 
     def fetch(query: str):
-        def call() -> None:
-            response = client.get(f"/security/analytics/?{query}")
-            assert response.status_code == 200, response.content[:200]
-
-        return call
+        return benchlib.page_fetch(client, f"/security/analytics/?{query}")
 
     data = client.get("/security/analytics/?range=30d&format=json").json()
     assert data["summary"]["requests"] >= ROWS * 0.95, data["summary"]

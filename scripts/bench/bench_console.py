@@ -76,10 +76,7 @@ def populate(cursor, now) -> None:
 
 def run() -> list[benchlib.Result]:
     benchlib.setup_django()
-    from django.contrib.auth.models import User
     from django.db import connection, transaction
-    from django.test import Client
-    from django.test.utils import setup_test_environment
     from django.utils import timezone
 
     from security.models import BlockedIP, RequestLog, SuspiciousIP
@@ -95,19 +92,10 @@ def run() -> list[benchlib.Result]:
         cursor.execute("ANALYZE security_blockedip")
     print(f"  {ROWS:,} rows, 20,000 flags, 10,001 blocks: {time.perf_counter() - started:.0f} s")
 
-    setup_test_environment()
-    user, _ = User.objects.get_or_create(
-        username="bench-operator", defaults={"is_staff": True, "is_superuser": True}
-    )
-    client = Client()
-    client.force_login(user)
+    client = benchlib.operator_client()
 
     def fetch(url: str):
-        def call() -> None:
-            response = client.get(url)
-            assert response.status_code == 200, response.content[:300]
-
-        return call
+        return benchlib.page_fetch(client, url)
 
     def deep_events_url(pages: int) -> str:
         url = "/security/events/?range=30d"

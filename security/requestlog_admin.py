@@ -7,6 +7,7 @@
 - The search box takes an address or a CIDR network (the address index), or else part of a
   path, looked for among the newest SEARCH_ROWS requests only: a substring search has no index.
 - Visitors by default: the operator's own traffic is left out unless asked for.
+- No facet counts ("Show counts" is a COUNT per filter choice over the whole table).
 """
 
 from collections.abc import Iterator
@@ -193,6 +194,8 @@ class RequestLogAdmin(admin.ModelAdmin):
     )
     paginator = CappedCountPaginator
     show_full_result_count = False
+    # "Show counts" would COUNT every choice of every filter over the whole table.
+    show_facets = admin.ShowFacets.NEVER
     list_per_page = 100
 
     @admin.display(description="path")

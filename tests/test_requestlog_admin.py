@@ -138,3 +138,10 @@ def test_a_path_search_looks_among_the_newest_rows_and_says_how_far_back(
     page = admin_client_.get("/admin/security/requestlog/?q=needle").content.decode()
     assert ">/needle-new/<" in page and ">/needle-old/<" not in page
     assert "Paths searched among the newest 20 requests (since " in page
+
+
+def test_no_facet_counts_over_the_whole_log(admin_client_):
+    RequestLog.objects.bulk_create([logged("192.0.2.1", "/a/")])
+    page = admin_client_.get("/admin/security/requestlog/?_facets=True").content.decode()
+    assert ">/a/<" in page
+    assert "Show counts" not in page and "Hide counts" not in page

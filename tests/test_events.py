@@ -168,3 +168,22 @@ def test_asn_pages_read_a_bounded_number_of_rows_and_miss_nothing(asn_database):
             break
     assert found == ["GET /1300", "GET /1301", "GET /1302"]
     assert pages == 3  # one stopped at 1,000 rows, then two pages of matches
+
+
+def test_a_match_where_a_page_stopped_reading_is_shown_once(asn_database):
+    """The last row a page read is a match: it is on that page, and the next goes on below."""
+    now = timezone.now()
+    RequestLog.objects.bulk_create(
+        [RequestLog(record_id=uuid.uuid4(), timestamp=now - timedelta(seconds=n),
+                    ip_address="198.51.100.9" if n in (1_000, 1_400) else "192.0.2.7",
+                    method="GET", path=f"/{n}", status_code=403)
+         for n in range(1, 1_501)]
+    )  # fmt: skip
+    span = TimeRange(now - timedelta(hours=1), now + timedelta(seconds=1), "")
+    found, cursor = [], None
+    while True:
+        shown, cursor = events.page(span, events.Filters(asn=64500), cursor, 2, scan_limit=1_000)
+        found += [event.what for event in shown]
+        if cursor is None:
+            break
+    assert found == ["GET /1000", "GET /1400"]

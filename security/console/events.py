@@ -259,7 +259,7 @@ def page(
     if stops:
         # Below the newest place a table's reading stopped, events of that table are unread.
         edge = max(stops, key=lambda stop: stop.key)
-        ordered = [event for event in ordered if event.key > edge.key]
+        ordered = [event for event in ordered if event.key >= edge.key]
         if len(ordered) <= size:
             return ordered, edge
     shown = ordered[:size]

@@ -33,6 +33,10 @@ def test_a_request_is_a_row_within_five_seconds():
     server, url = start_web()
     worker = start_worker()
     try:
+        # The five seconds are a running site's: the worker is up once a first record is stored
+        # (its boot took up to 5 s alone on a loaded 2-core machine).
+        requests.get(url + "/warm-up/", timeout=10)
+        wait_for(lambda: RequestLog.objects.filter(path="/warm-up/").exists(), 30.0)
         assert requests.get(url + "/", timeout=10).status_code == 200
         # The readiness probe of the server was logged too; we wait for ours.
         # The server's readiness probes are HEAD requests; ours is the one GET.

@@ -98,3 +98,13 @@ EVERY_OPERATOR_PERMISSION = (
     "security.add_allowedip",
     "security.change_allowedip",
 )
+
+
+@pytest.fixture
+def staff_client():
+    """A test client signed in as a staff user holding every operator permission."""
+    from django.test import Client
+
+    client = Client()
+    client.force_login(operator("ops", *EVERY_OPERATOR_PERMISSION))
+    return client

@@ -16,16 +16,9 @@ from security.models import BlockedIP, SuspiciousIP
 from security.requestlog.buffer import log_buffer
 from security.requestlog.records import Record, to_model
 from security.requestlog.store import store_records
-from tests.conftest import EVERY_OPERATOR_PERMISSION, operator
+from tests.conftest import operator
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def staff_client() -> Client:
-    client = Client()
-    client.force_login(operator("ops", *EVERY_OPERATOR_PERMISSION))
-    return client
 
 
 def store() -> None:

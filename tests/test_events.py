@@ -18,17 +18,9 @@ from security.console import events
 from security.console.timerange import TimeRange
 from security.models import RequestLog
 from security.requestlog.buffer import log_buffer
-from tests.conftest import EVERY_OPERATOR_PERMISSION, operator
 from tests.geodata import write_asn_db
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def staff_client() -> Client:
-    client = Client()
-    client.force_login(operator("ops", *EVERY_OPERATOR_PERMISSION))
-    return client
 
 
 @pytest.fixture

@@ -59,7 +59,7 @@ def test_import_blocklist_shows_its_progress_on_a_terminal(tmp_path):
     call_command("import_blocklist", "big", file=feed_file(tmp_path, 12_000), stdout=out,
                  stderr=terminal.screen)  # fmt: skip
     screen = terminal.text()
-    assert "12000/12000" in screen  # read, then written
+    assert "12000/12000" in screen  # entries written
     assert "entry/s" in screen
     assert "added 12,000" in out.getvalue()
     assert BlockedIP.objects.filter(feed="big").count() == 12_000
@@ -141,3 +141,14 @@ def test_detect_anomalies_over_a_day_shows_its_passes(client: Client):
     screen = terminal.text()
     assert "4/4" in screen and "pass/s" in screen
     assert '"ip": "203.0.113.66"' in out.getvalue()
+
+
+def test_block_ip_of_many_targets_shows_a_bar(tmp_path):
+    terminal = Terminal()
+    out = io.StringIO()
+    call_command("block_ip", from_file=feed_file(tmp_path, 12_000), stdout=out,
+                 stderr=terminal.screen)  # fmt: skip
+    screen = terminal.text()
+    assert "12000/12000" in screen and "target/s" in screen
+    assert out.getvalue().startswith("blocked 12000 targets")
+    assert BlockedIP.objects.count() == 12_000

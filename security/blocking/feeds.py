@@ -61,13 +61,13 @@ def fetch_text(feed: Feed) -> str:
 # --- Parsing ------------------------------------------------------------------------------------
 
 
-def parse_feed(text: str, feed: Feed, progress: Progress = no_progress) -> list[str]:
-    raw = list(FORMATS[feed.format](text, feed))
+def parse_feed(text: str, feed: Feed) -> list[str]:
+    # Read lazily: a feed over its max_entries is refused at the first entry too many, before
+    # the rest of a 64 MB download becomes Python objects.
+    raw = FORMATS[feed.format](text, feed)
     entries: dict[str, None] = {}
     skipped: list[str] = []
-    for done, (number, value) in enumerate(raw):
-        if done % CHUNK == 0:
-            progress(done, len(raw))
+    for number, value in raw:
         try:
             # Curated lists name wide bogon ranges on purpose (FireHOL: 224.0.0.0/3); only
             # "everything" is refused: a feed that blocks the world is a broken feed.
@@ -84,7 +84,6 @@ def parse_feed(text: str, feed: Feed, progress: Progress = no_progress) -> list[
         entries[entry] = None
         if len(entries) > feed.max_entries:
             raise FeedError(f"more than {feed.max_entries:,} entries (its max_entries)")
-    progress(len(raw), len(raw))
     if skipped:
         logger.warning(
             "feed %s: skipped %s (covers every IPv4 address through ::ffff:0:0/96)",
@@ -175,10 +174,10 @@ def refresh(
 ) -> FeedResult:
     """Fetch, parse and apply one feed. FeedError leaves its previous entries in place; a dry
     run writes nothing at all. A caller that reports the failure itself (the command) passes
-    log_failure=False, so that it is said once. Progress: the entries read, then written."""
+    log_failure=False, so that it is said once. Progress: the entries written."""
     now = timezone.now()
     try:
-        entries = parse_feed(fetch_text(feed), feed, progress)
+        entries = parse_feed(fetch_text(feed), feed)
     except FeedError as error:
         if not dry_run:
             record_failure(feed.name, str(error)[:500], log_failure)

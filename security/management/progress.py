@@ -9,9 +9,8 @@ from tqdm import tqdm
 
 
 class TerminalProgress:
-    """A security.progress.Progress: call it with (done, total). A new total starts a new bar
-    (the work's next stage: a feed is read, then written). Work of fewer than `minimum` units
-    shows no bar (it ends before a bar would tell anything)."""
+    """A security.progress.Progress: call it with (done, total). Work of fewer than `minimum`
+    units shows no bar (it ends before a bar would tell anything)."""
 
     def __init__(self, stream: OutputWrapper | TextIO, unit: str, minimum: int = 0) -> None:
         # OutputWrapper's isatty() answers for the stream it wraps; tqdm writes to that stream.
@@ -21,19 +20,17 @@ class TerminalProgress:
         self.bar: tqdm | None = None
 
     def __call__(self, done: int, total: int) -> None:
-        if self.bar is not None and self.bar.total != total:
-            self.close()
         if self.bar is None:
             if total < self.minimum or not self.stream.isatty():
                 return
             self.bar = tqdm(total=total, unit=self.unit, file=self.stream)
+        self.bar.total = total
         self.bar.n = done
         self.bar.refresh()
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
-            self.bar = None
 
     def __enter__(self) -> "TerminalProgress":
         return self

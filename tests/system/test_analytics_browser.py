@@ -16,7 +16,7 @@ from security.requestlog.records import Record
 from security.requestlog.store import store_records
 from tests.conftest import operator, wait_for
 from tests.processes import ROOT, start_web, start_worker
-from tests.system.test_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.system.test_browser import watched_page
 from tests.test_analytics import make_traffic
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -65,12 +65,8 @@ def test_analytics_page_draws_its_charts_and_tables():
             use_network=False,
         )
 
-        errors: list[str] = []
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1280, "height": 1000})
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda error: errors.append(str(error)))
+            page, errors = watched_page(playwright, 1000)
 
             page.goto(url + "/security/analytics/?range=7d")
             assert "/login/?next=/security/analytics/" in page.url
@@ -103,7 +99,7 @@ def test_analytics_page_draws_its_charts_and_tables():
             page.wait_for_selector("#analytics[data-loaded='true']", timeout=20_000)
             assert "own=1" in page.url
             assert "Leave out my own traffic" in page.inner_text("#own-toggle")
-            browser.close()
+            page.context.browser.close()
         assert errors == []
     finally:
         server.stop()

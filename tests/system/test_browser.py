@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import requests
 from django.contrib.auth.hashers import make_password
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import Page, Playwright, sync_playwright
 
 from security.detection import scan
 from security.models import RequestLog
@@ -29,6 +29,16 @@ CHROMIUM_ARGS = [
 ]
 
 
+def watched_page(playwright: Playwright, height: int) -> tuple[Page, list[str]]:
+    """A new Chromium page, and the list its console errors and uncaught exceptions go to."""
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    page = browser.new_page(viewport={"width": 1280, "height": height})
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    return page, errors
+
+
 def test_staff_sees_charts_of_real_traffic_without_console_errors():
     assert Path(CHROMIUM).exists(), "scripts/test.sh installs Debian's chromium package"
     # Hashed with the project's own hasher: the server process must verify it.
@@ -43,12 +53,8 @@ def test_staff_sees_charts_of_real_traffic_without_console_errors():
         wait_for(lambda: RequestLog.objects.filter(method="GET").count() >= 26, 15)
         scan.scan()  # flags the /.env probe, listed under "Newest suspicious IPs"
 
-        errors: list[str] = []
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda error: errors.append(str(error)))
+            page, errors = watched_page(playwright, 900)
 
             page.goto(url + "/security/dashboard/")
             assert "/login/?next=/security/dashboard/" in page.url
@@ -71,7 +77,7 @@ def test_staff_sees_charts_of_real_traffic_without_console_errors():
 
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
-            browser.close()
+            page.context.browser.close()
         assert errors == []
     finally:
         server.stop()

@@ -10,8 +10,14 @@ from security.models import BlockedIP
 
 def still_blocking(target: str, removed: set[str]) -> list[str]:
     """The active blocks of other targets that would still cover `target`."""
-    rows = BlockedIP.objects.active().covering(target).exclude(ip_address__in=removed)
-    return [f"{row.ip_address} ({row.feed or row.source})" for row in rows.order_by("ip_address")]
+    # `removed` is left out here, not in SQL: an IN list of every target in each target's
+    # query made unblocking 5,000 targets quadratic (minutes).
+    rows = BlockedIP.objects.active().covering(target).order_by("ip_address")
+    return [
+        f"{row.ip_address} ({row.feed or row.source})"
+        for row in rows
+        if row.ip_address not in removed
+    ]
 
 
 class Command(SecurityCommand):

@@ -18,6 +18,7 @@ from .blocking import georules
 from .blocking.blocklist import BlocklistUnavailable, blocklist, is_allowlisted, is_blocked
 from .client_ip import get_client_ip
 from .conf import conf
+from .detection import inline
 from .ratelimits import Limited, check_rate, limited, settings_group, too_many_requests
 from .requestlog.buffer import log_buffer
 from .requestlog.records import build_record
@@ -109,7 +110,8 @@ class UnknownClientLog:
 
 class BlockedIPMiddleware(SyncAndAsyncMiddleware):
     """Answers blocked clients with a bare 403 before any other work, for every path, and
-    clients it cannot name with a 400: an unknown client could be a blocked one."""
+    clients it cannot name with a 400: an unknown client could be a blocked one. With
+    SECURITY_DETECT_INLINE, a request carrying an exploit is answered 403 here too."""
 
     def decide(self, request: HttpRequest) -> HttpResponse | None:
         ip = get_client_ip(request)
@@ -129,6 +131,11 @@ class BlockedIPMiddleware(SyncAndAsyncMiddleware):
             # Read by the log record (build_record); HttpRequest does not declare it.
             request.security_blocked = True  # type: ignore[attr-defined]
             return plain_response(403, b"Forbidden\n")
+        if inline.mode() != inline.OFF:
+            refusal = inline.refusal(request, ip)
+            if refusal is not None and refusal.refused:
+                # Not security_blocked: the record must reach detection, which flags the rule.
+                return plain_response(403, b"Forbidden\n")
         return None
 
     def handle(self, request: HttpRequest) -> HttpResponse:

@@ -2,9 +2,9 @@
 
 ip_flagged
     sender: SuspiciousIP. One signal per new finding, by streaming detection or the hourly scan.
-    Arguments: ``suspicious`` (the SuspiciousIP row), ``ip_address``, ``reason`` (the rule,
-    a SuspicionReason value), ``signature`` (the signature entry that matched, "" for counting
-    rules), ``detected_by`` ("stream" or "scan").
+    Arguments: ``suspicious`` (the SuspiciousIP row), ``ip_address``, ``reason`` (the
+    rule's reason, builtin_rules.py), ``signature`` (the signature entry that matched, "" for
+    counting rules), ``detected_by`` ("stream" or "scan").
 ip_blocked
     sender: BlockedIP. One signal per block call (a feed import blocks thousands at once).
     Arguments: ``targets`` (list of addresses and networks), ``reason``, ``expires_at``

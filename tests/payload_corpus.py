@@ -64,6 +64,12 @@ PAYLOADS: dict[str, list[tuple[str, tuple[str, str, dict[str, str]]]]] = {
         ("referer", in_referer(q("' or 1=1--"))),
         ("after-padding", ("GET", f"/?pad={PADDING}&id={q('1 UNION SELECT 1,2')}", {})),
         ("fullwidth", in_query("id", q("1 ｕｎｉｏｎ ｓｅｌｅｃｔ 1"))),
+        ("empty-strings", in_query("user", q("' or ''='"))),
+        ("union-call", in_query("id", q("1 union/**/select user()"))),
+        (
+            "catalog",
+            in_query("id", q("1 and 1 in (select table_name from information_schema.tables)")),
+        ),
     ],
     "xss": [
         ("script", in_query("q", q("<script>alert(1)</script>"))),
@@ -172,6 +178,7 @@ DEVELOPER_SEARCHES = [
     "O'Reilly -- Learning Python", "rm -rf node_modules", "${HOME} in bash", "1 + 1 = 2",
     "cats and dogs = pets", "../ in relative imports", "php vs python", "a -- b",
     "java.lang.String docs", "{% url 'home' %}", "where's my order?",
+    "union select syntax", "union select vs join", "select from dual meaning",
 ]  # fmt: skip
 
 

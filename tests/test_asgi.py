@@ -77,3 +77,11 @@ async def flush_and_drain() -> None:
 
     await sync_to_async(log_buffer.flush)()
     await sync_to_async(drain.drain)()
+
+
+async def test_inline_detection_refuses_an_exploit_under_asgi_too(settings):
+    from .test_inline import SEARCHES, SQLI
+
+    settings.SECURITY_DETECT_INLINE = True
+    assert (await peer("198.51.100.151").get(SQLI)).status_code == 403
+    assert (await peer("198.51.100.151").get(SEARCHES[0])).status_code == 200

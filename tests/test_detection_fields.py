@@ -121,10 +121,10 @@ def test_the_hourly_scan_counts_an_ipv6_64_as_one_client(client: Client, setting
 
     from django.utils import timezone
 
-    from security.detection import rules
+    from security.detection import registry
 
     settings.SECURITY_AUTO_BLOCK = True
-    count = rules.hourly_not_found_threshold() + 5
+    count = registry.all_rules()["not_found"].limit() + 5
     now = timezone.now()
 
     def row(ip: str, n: int) -> RequestLog:
@@ -155,6 +155,11 @@ def test_the_prefix_length_is_configurable(client: Client, settings):
     assert not SuspiciousIP.objects.filter(reason="not_found").exists()
 
 
+def _group_body(op: object, value: object) -> sre_parse.SubPattern:
+    # A group's value is (group, flags, flags, body); an atomic group's is the body itself.
+    return value if op is sre_constants.ATOMIC_GROUP else value[-1]  # type: ignore[index, return-value]
+
+
 def _unbounded_repeats(parsed: sre_parse.SubPattern, inside: bool = False) -> bool:
     """Whether an unbounded repetition stands inside another repetition."""
     for op, value in parsed:
@@ -166,7 +171,7 @@ def _unbounded_repeats(parsed: sre_parse.SubPattern, inside: bool = False) -> bo
             if _unbounded_repeats(sub, inside or high > 1):
                 return True
         elif op in (sre_constants.SUBPATTERN, sre_constants.ATOMIC_GROUP):
-            if _unbounded_repeats(value[-1], inside):
+            if _unbounded_repeats(_group_body(op, value), inside):
                 return True
         elif op is sre_constants.BRANCH and any(
             _unbounded_repeats(branch, inside) for branch in value[1]
@@ -182,3 +187,34 @@ def test_no_detector_pattern_nests_an_unbounded_repetition():
     assert nested == []
     # The check itself finds the classic catastrophic shape.
     assert _unbounded_repeats(sre_parse.parse(r"(a+)+$"))
+
+
+def _broad_unbounded(parsed: sre_parse.SubPattern) -> bool:
+    """Whether `.` or a negated class repeats without a bound: searched at every offset, a
+    pattern such as `a.*b` reads to the end from each `a` (quadratic on a field of `a`s)."""
+    for op, value in parsed:
+        if op in (sre_constants.MAX_REPEAT, sre_constants.MIN_REPEAT):
+            _low, high, sub = value
+            broad = any(
+                sub_op in (sre_constants.ANY, sre_constants.NOT_LITERAL)
+                or (sub_op is sre_constants.IN and (sre_constants.NEGATE, None) in sub_value)
+                for sub_op, sub_value in sub
+            )
+            if (high == sre_constants.MAXREPEAT and broad) or _broad_unbounded(sub):
+                return True
+        elif op in (sre_constants.SUBPATTERN, sre_constants.ATOMIC_GROUP):
+            if _broad_unbounded(_group_body(op, value)):
+                return True
+        elif op is sre_constants.BRANCH and any(_broad_unbounded(b) for b in value[1]):
+            return True
+    return False
+
+
+def test_no_pattern_or_listed_expression_reads_to_the_end_from_every_offset():
+    from security.detection import signatures
+
+    patterns = [p.pattern for p in detectors.PATTERNS] + signatures.entries("injection")
+    assert [p[:80] for p in patterns if _broad_unbounded(sre_parse.parse(p))] == []
+    assert _broad_unbounded(sre_parse.parse(r"\binvokefunction\b.*\bcall_user_func_array\b"))
+    assert _broad_unbounded(sre_parse.parse(r"<a[^>]*>"))
+    assert not _broad_unbounded(sre_parse.parse(r"<a[^>]{0,200}>\s*="))

@@ -184,3 +184,46 @@ def test_manage_py_check_names_a_bad_exemption():
         pytest.raises(SystemCheckError, match="E018"),
     ):
         call_command("check")
+
+
+def test_e022_rule_classes_and_e023_rule_settings():
+    from security.detection.setting_checks import check_detection_rules
+    from security.rule_classes import DEFAULT_RULE_CLASSES
+
+    assert check_detection_rules(None) == []
+    for classes in (
+        [*DEFAULT_RULE_CLASSES, "tests.custom_rules.NoSuchRule"],
+        [*DEFAULT_RULE_CLASSES, "security.models.BlockedIP"],
+        [*DEFAULT_RULE_CLASSES, DEFAULT_RULE_CLASSES[0]],
+    ):
+        with override_settings(SECURITY_DETECT_RULE_CLASSES=classes):
+            messages = check_detection_rules(None)
+        assert ids(messages) == ["ip_tracking.E022"], classes
+        assert repr(classes[-1]) in messages[0].msg
+    with override_settings(
+        SECURITY_DETECT_RULE_CLASSES=[*DEFAULT_RULE_CLASSES, "tests.custom_rules.WrongMethod"],
+        SECURITY_DETECT_RULES={"wrong_method": {"threshold": 10}, "not_found": {"enabled": False}},
+    ):
+        assert check_detection_rules(None) == []
+    for rules in (
+        {"not_fuond": {"threshold": 30}},
+        {"not_found": {"treshold": 30}},
+        {"not_found": {"threshold": "30"}},
+        {"not_found": {"window": 0}},
+        {"scanner": {"enabled": "no"}},
+        {"probe": {"reason": "other"}},
+        {"probe": False},
+    ):
+        with override_settings(SECURITY_DETECT_RULES=rules):
+            assert ids(check_detection_rules(None)) == ["ip_tracking.E023"], rules
+
+
+def test_e024_inline_detection():
+    from security.detection.setting_checks import check_detection_inline
+
+    for value in (False, True, "observe"):
+        with override_settings(SECURITY_DETECT_INLINE=value):
+            assert check_detection_inline(None) == [], value
+    for value in ("on", 1, "refuse", None):
+        with override_settings(SECURITY_DETECT_INLINE=value):
+            assert ids(check_detection_inline(None)) == ["ip_tracking.E024"], value

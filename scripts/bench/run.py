@@ -22,6 +22,7 @@ AREAS = [
     "geo",
     "drain",
     "detection",
+    "inline",
     "regex_growth",
     "scan",
     "dashboard",

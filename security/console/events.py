@@ -20,7 +20,8 @@ from django.db.models import Q, QuerySet
 
 from .. import geo
 from ..addresses import parse_network
-from ..models import BlockedIP, BlockSource, RequestLog, SuspicionReason, SuspiciousIP
+from ..detection import registry
+from ..models import BlockedIP, BlockSource, RequestLog, SuspiciousIP
 from ..targets import InvalidInput, parse_target
 from . import scope
 from .timerange import TimeRange
@@ -48,8 +49,9 @@ class Filters:
     def from_query(cls, params: dict) -> "Filters":
         """Raises ValueError with a one-line reason."""
         rule = params.get("rule", "")
-        if rule and rule not in SuspicionReason.values:
-            raise ValueError(f"rule must be one of {', '.join(SuspicionReason.values)}")
+        reasons = [reason for reason, _label in registry.reason_choices()]
+        if rule and rule not in reasons:
+            raise ValueError(f"rule must be one of {', '.join(reasons)}")
         status = params.get("status", "")
         if status and status not in {str(code) for code in REFUSED}:
             raise ValueError("status must be 403 or 429")

@@ -9,7 +9,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from .. import geo, permissions
-from ..models import SuspicionReason
+from ..detection import registry
 from . import events, now, timerange
 from .csvexport import csv_response
 
@@ -49,7 +49,7 @@ def events_page(request: HttpRequest) -> HttpResponse:
         "span": span,
         "presets": list(timerange.PRESETS),
         "chosen": chosen,
-        "rules": SuspicionReason.choices,
+        "rules": registry.reason_choices(),
         "kinds": events.KINDS,
         "query": query,
         "asn_scan_limit": events.ASN_SCAN_LIMIT if filters.asn is not None else None,

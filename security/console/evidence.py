@@ -1,26 +1,30 @@
 """A flag's evidence (the JSON the rules store) as an operator reads it: named facts and the
 sample requests, never the raw JSON."""
 
-LABELS = {
-    "signature": "matched",
-    "total": "requests in the window",
-    "sensitive": "requests to sensitive paths",
-    "not_found_paths": "distinct paths answered 404",
-    "rate_limited": "requests answered 429",
-    "user_agents": "distinct user agents",
-}
+from ..detection import registry
+
+LABELS = {"signature": "matched", "total": "requests in the window"}
 SAMPLE_FIELDS = ("time", "method", "path", "query", "status", "user_agent")
 
 
 def facts(evidence: object) -> list[tuple[str, str]]:
     if not isinstance(evidence, dict):
         return []
+    labels = LABELS | counting_labels()
     shown = []
     for key, value in evidence.items():
         if key in ("rule", "requests") or value in ("", None):
             continue
-        shown.append((LABELS.get(key, key.replace("_", " ")), _text(value)))
+        shown.append((labels.get(key, key.replace("_", " ")), _text(value)))
     return shown
+
+
+def counting_labels() -> dict[str, str]:
+    """What each counting rule's counts are called: its own, and any other it keeps."""
+    labels: dict[str, str] = {}
+    for rule in registry.counting(registry.all_rules()).values():
+        labels |= {rule.count_name: rule.describe, **rule.evidence_labels}
+    return labels
 
 
 def samples(evidence: object) -> list[dict]:

@@ -3,6 +3,8 @@
 from functools import lru_cache
 
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 # What a Django site does not run: a request for one of these answered 404 is a probe.
 DEFAULT_UNSERVED_SUFFIXES = (
@@ -45,3 +47,20 @@ class DetectionSettings:
 
 
 detect_conf = DetectionSettings()
+
+
+class _Served:
+    methods: frozenset[str] | None = None
+
+
+def served_methods() -> frozenset[str]:
+    """SERVED_METHODS read once, and again after the setting changes: every request asks."""
+    if _Served.methods is None:
+        _Served.methods = detect_conf.SERVED_METHODS
+    return _Served.methods
+
+
+@receiver(setting_changed)
+def _forget_served(*, setting: str, **kwargs: object) -> None:
+    if setting == "SECURITY_DETECT_SERVED_METHODS":
+        _Served.methods = None

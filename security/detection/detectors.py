@@ -23,9 +23,12 @@ def _any(*patterns: str) -> re.Pattern:
 
 
 SQLI = _any(
-    r"\bunion(?:\s*(?:all|distinct))?\s*\(?\s*select(?:\b|\d|\()",
+    # UNION SELECT and what a query selects: a number, NULL, a variable, a string, a list, a
+    # call or FROM ("union select syntax" typed into a search box is a question).
+    r"\bunion(?:\s*(?:all|distinct))?\s*\(?\s*select(?:\s*(?:\d|null\b|@@|\*|['\"`(])"
+    r"|\s+(?:distinct\s+)?[\w.]{1,64}\s*(?:,|\(|\bfrom\b))",
     # A string or number broken out of, then a boolean operator and a comparison.
-    r"(?:^|['\"`)\d])\s*(?:or|and|xor|\|\||&&)\s+\(?['\"`]?[\w.@]{1,40}['\"`]?\s*"
+    r"(?:^|['\"`)\d])\s*(?:or|and|xor|\|\||&&)\s+\(?['\"`]?[\w.@]{0,40}['\"`]?\s*"
     r"(?:=|<>|!=|<=|>=|<|>|\blike\b|\bis\b|\bregexp\b)",
     r"(?:^|['\"`)])\s*(?:or|and)\s+(?:true|false|not)\b",
     r"['\"`)]\s*(?:--|#|;)[\s+-]{0,5}$",
@@ -35,11 +38,17 @@ SQLI = _any(
     r"\bwaitfor\s+(?:delay|time)\s+['\"]",
     r"\b(?:extractvalue|updatexml|load_file|utl_inaddr\.get_host_address|xp_cmdshell)\s*\(",
     r"\binto\s+(?:out|dump)file\b",
-    r"\bselect\b.{1,200}?\bfrom\b.{1,200}?\b(?:information_schema|pg_catalog|sysobjects"
-    r"|mysql\.user|sqlite_master|dual)\b",
     r"@@(?:version|datadir|hostname)\b",
     r"\b(?:concat|char|chr)\s*\(\s*(?:0x[0-9a-f]|\d{2,3}\s*,)",
     r"\border\s+by\s+\d{1,3}\s*(?:--|#|$)",
+)
+# SELECT ... FROM a catalog: run only where a catalog is named (CATALOG), the first FROM after a
+# SELECT taken once (atomic): "select a from " repeated 8 KB long took 0.1 s a field without both.
+CATALOG = re.compile(r"information_schema|pg_catalog|sysobjects|mysql\.user|sqlite_master|\bdual\b")
+SQLI_CATALOG = re.compile(
+    r"\bselect\b(?>.{1,200}?\bfrom\b).{1,200}?\b(?:information_schema|pg_catalog|sysobjects"
+    r"|mysql\.user|sqlite_master|dual)\b",
+    re.S,
 )
 XSS = _any(
     r"<script\b[^>]{0,200}>[^<]{0,200}?\S|<script\b[^>]{0,200}\bsrc\s*=",
@@ -176,6 +185,9 @@ def inspect(field: Field) -> Hit | None:
         for text in texts:
             if gate.search(text) and (found := pattern.search(text)):
                 return Hit(family, found.group(0).strip()[:120])
+    for text in texts:
+        if CATALOG.search(text) and (found := SQLI_CATALOG.search(text)):
+            return Hit("sqli", found.group(0).strip()[:120])
     return None
 
 
@@ -190,4 +202,9 @@ def inspect_parameter(name: Field, value: Field) -> Hit | None:
 
 
 Detector = Callable[[Field], Hit | None]
-PATTERNS = [pattern for _family, pattern in SYNTAX] + [LOG4SHELL, LOOKUP_DEFAULT, LOOKUP_CASE]
+PATTERNS = [pattern for _family, pattern in SYNTAX] + [
+    SQLI_CATALOG,
+    LOG4SHELL,
+    LOOKUP_DEFAULT,
+    LOOKUP_CASE,
+]

@@ -1,5 +1,5 @@
-"""The windowed scan (hourly actor, `manage.py detect_anomalies`): every rule of rules.py over
-a time window, upserted as SuspiciousIP rows.
+"""The windowed scan (hourly actor, `manage.py detect_anomalies`): every rule the registry
+lists, over a time window, upserted as SuspiciousIP rows.
 
 Counting rules are GROUP BY queries (counting.py). Signature rules run the same matcher as
 streaming, once per distinct (IP, path, query, user agent) of the requests that could carry
@@ -22,9 +22,9 @@ from redis.exceptions import LockError, RedisError
 from ..models import AllowedIP, RequestLog, SuspicionStatus, SuspiciousIP
 from ..progress import Progress, no_progress
 from ..redis_client import get_redis
-from . import exemptions, flags, rules, signatures, triage
+from . import exemptions, flags, registry, signatures, triage, verdicts
 from .config import detect_conf
-from .counting import Finding, cache_busting_findings, counting_findings
+from .counting import Finding, counting_findings, per_path_findings
 from .flags import hour_of
 
 logger = logging.getLogger(__name__)
@@ -46,15 +46,16 @@ def window_requests(start: datetime, end: datetime) -> QuerySet:
 def suspicious_user_agents(requests: QuerySet) -> list[str]:
     key = signatures.lists_key()
     agents = requests.order_by().values_list("user_agent", flat=True).distinct()
-    return [agent for agent in agents if agent and rules.agent_signals(agent, key)]
+    return [agent for agent in agents if agent and verdicts.agent_signals(agent, key)]
 
 
 def signature_findings(requests: QuerySet) -> list[Finding]:
-    enabled = {reason for reason, rule in rules.rules().items() if rule.enabled}
+    enabled = set(registry.enabled())
     carriers = requests.filter(
         Q(status_code__gte=400)
         | ~Q(query="")
         | ~Q(method__in=detect_conf.SERVED_METHODS)
+        | ~Q(path__startswith="/")
         | Q(user_agent__in=suspicious_user_agents(requests))
     )
     grouped = (
@@ -69,7 +70,7 @@ def signature_findings(requests: QuerySet) -> list[Finding]:
     )
     found: dict[tuple[str, str], Finding] = {}
     for row in grouped:
-        signals = rules.signature_signals(
+        signals = verdicts.signature_signals(
             row["path"],
             row["query"],
             row["user_agent"],
@@ -171,7 +172,7 @@ def record(findings: list[Finding]) -> list[SuspiciousIP]:
     return [r for r in undecided if (r.ip_address, r.reason, r.window_start) in keys]
 
 
-FINDERS = (counting_findings, cache_busting_findings, signature_findings)
+FINDERS = (counting_findings, per_path_findings, signature_findings)
 STAGES = len(FINDERS) + 1
 
 

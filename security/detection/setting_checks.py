@@ -9,6 +9,7 @@ from typing import Any
 from django.apps import AppConfig
 from django.conf import settings
 from django.core import checks
+from django.utils.module_loading import import_string
 
 from ..addresses import InvalidInput, parse_target
 from ..blocking.config import blocking_conf
@@ -102,3 +103,97 @@ def check_detection_numbers(
             )
         )
     return errors
+
+
+@checks.register()
+def check_detection_rules(
+    app_configs: Sequence[AppConfig] | None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """SECURITY_DETECT_RULE_CLASSES must name rules; SECURITY_DETECT_RULES may only tune them."""
+    from dataclasses import fields
+
+    from ..rule_classes import DEFAULT_RULE_CLASSES
+    from .rule import Rule
+
+    classes = []
+    seen: set[str] = set()
+    for path in getattr(settings, "SECURITY_DETECT_RULE_CLASSES", DEFAULT_RULE_CLASSES):
+        try:
+            cls = import_string(path)
+        except ImportError as error:
+            problem = f"cannot be imported ({error})"
+        else:
+            reason = getattr(cls, "reason", "")
+            if not (isinstance(cls, type) and issubclass(cls, Rule)):
+                problem = "is not a subclass of security.detection.rule.Rule"
+            elif not isinstance(reason, str) or not 0 < len(reason) <= 16 or reason in seen:
+                problem = f"has reason {reason!r}: a name of 1 to 16 characters, used once"
+            else:
+                seen.add(reason)
+                classes.append(cls)
+                continue
+        return [
+            _error(
+                f"SECURITY_DETECT_RULE_CLASSES: {path!r} {problem}: detection would fail on "
+                "every batch.",
+                "Dotted paths of Rule subclasses; remove the setting for the built-in rules.",
+                22,
+            )
+        ]
+    errors: list[checks.CheckMessage] = []
+    overrides = getattr(settings, "SECURITY_DETECT_RULES", {})
+    if not isinstance(overrides, dict):
+        overrides = {repr(overrides): None}
+    by_reason = {cls.reason: cls for cls in classes}
+    for reason, values in overrides.items():
+        cls = by_reason.get(reason)
+        known = {field.name: field for field in fields(cls)} if cls else {}
+        bad = (
+            f"names no rule ({reason!r}; the rules: {', '.join(by_reason)})"
+            if cls is None
+            else _bad_override(values, known)
+        )
+        if bad:
+            errors.append(
+                _error(
+                    f"SECURITY_DETECT_RULES: {bad}; the rule would not run as configured.",
+                    'A dict of rule name to fields, e.g. {"not_found": {"threshold": 30}}.',
+                    23,
+                )
+            )
+    return errors
+
+
+def _bad_override(values: object, known: dict) -> str:
+    if not isinstance(values, dict):
+        return f"{values!r} is not a dict of fields"
+    for name, value in values.items():
+        if name in ("reason", "label") or name not in known:
+            fields = ", ".join(field for field in known if field not in ("reason", "label"))
+            return f"{name!r} is not a field of a rule ({fields})"
+        if name in ("streaming", "enabled"):
+            if not isinstance(value, bool):
+                return f"{name} is {value!r}: True or False"
+        elif not _whole_above_zero(value) and not (name == "scan_threshold" and value is None):
+            return f"{name} is {value!r}: a whole number above 0"
+    return ""
+
+
+def _whole_above_zero(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+@checks.register()
+def check_detection_inline(
+    app_configs: Sequence[AppConfig] | None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    value = getattr(settings, "SECURITY_DETECT_INLINE", False)
+    if value is True or value is False or value == "observe":
+        return []
+    return [
+        _error(
+            f"SECURITY_DETECT_INLINE is {value!r}: inline detection stays off.",
+            "False (off), 'observe' (log what would be refused) or True (answer 403).",
+            24,
+        )
+    ]

@@ -8,17 +8,17 @@ pipelined round trip per batch. With Redis away the counting rules wait for the 
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
 from redis.exceptions import RedisError
 
 from ..conf import conf
-from ..models import AllowedIP, SuspicionReason
+from ..models import AllowedIP
 from ..redis_client import get_redis
 from ..requestlog.records import StoredRow
-from . import exemptions, flags, prefixes, rules
+from . import exemptions, flags, prefixes, registry, verdicts
+from .rule import CountingRule
 
 logger = logging.getLogger(__name__)
 
@@ -61,10 +61,10 @@ def candidates(rows: list[StoredRow]) -> list[StoredRow]:
     ]
 
 
-def signature_flags(rows: list[StoredRow], enabled: set[SuspicionReason]) -> list[flags.Flag]:
+def signature_flags(rows: list[StoredRow], enabled: set[str]) -> list[flags.Flag]:
     found: dict[tuple[str, str], flags.Flag] = {}
     for row in rows:
-        signals = rules.signature_signals(
+        signals = verdicts.signature_signals(
             row.path, row.query, row.user_agent, row.referer, row.method, row.status_code
         )
         for signal in signals:
@@ -75,51 +75,6 @@ def signature_flags(rows: list[StoredRow], enabled: set[SuspicionReason]) -> lis
                 found[key] = flags.Flag(client(row), signal.reason, signal.signature)
             found[key].add(row)
     return list(found.values())
-
-
-# Counting rules: what one request adds to a window (None: nothing; counted rules only count
-# it) and what the window is kept per (the client, or the client and the path). The second
-# argument says whether the path is one of SECURITY_DETECT_SENSITIVE_PATHS.
-Member = Callable[[StoredRow, bool], str | None]
-COUNTS = "1"
-
-WINDOWED: dict[SuspicionReason, tuple[Member, Callable[[StoredRow], str]]] = {
-    SuspicionReason.NOT_FOUND: (
-        lambda r, s: r.path if r.status_code == 404 and not rules.is_static_asset(r.path) else None,
-        lambda r: prefixes.client_key(client(r)),
-    ),
-    SuspicionReason.RATE_LIMITED: (
-        lambda r, s: COUNTS if r.status_code == 429 else None,
-        lambda r: prefixes.client_key(client(r)),
-    ),
-    # A page that answered a GET is not an attempt: an uptime monitor polls /login/.
-    SuspicionReason.SENSITIVE: (
-        lambda r, s: COUNTS if s and not rules.is_plain_visit(r.method, r.status_code) else None,
-        lambda r: prefixes.client_key(client(r)),
-    ),
-    SuspicionReason.HIGH_VOLUME: (
-        lambda r, s: COUNTS if r.user_id is None else None,
-        lambda r: prefixes.client_key(client(r)),
-    ),
-    SuspicionReason.CACHE_BUSTING: (
-        lambda r, s: r.query if r.query and r.user_id is None else None,
-        lambda r: f"{prefixes.client_key(client(r))}|{r.path[:200]}",
-    ),
-    # Rotating user agents on the ways in, or on refused requests: an office behind one NAT
-    # browsing ordinary pages is many browsers, not one client in disguise.
-    SuspicionReason.UA_ROTATION: (
-        lambda r, s: r.user_agent if r.user_id is None and (r.status_code >= 400 or s) else None,
-        lambda r: prefixes.client_key(client(r)),
-    ),
-}
-DESCRIBE = {
-    SuspicionReason.NOT_FOUND: "distinct paths answered 404",
-    SuspicionReason.RATE_LIMITED: "answers 429",
-    SuspicionReason.SENSITIVE: "requests to sensitive paths",
-    SuspicionReason.HIGH_VOLUME: "requests",
-    SuspicionReason.CACHE_BUSTING: "distinct query strings on one path",
-    SuspicionReason.UA_ROTATION: "distinct user agents",
-}
 
 
 # One round trip per batch: every window is updated and read server-side. Counting windows
@@ -143,31 +98,19 @@ for k = 1, #KEYS do
 end
 return result
 """
-COUNTED = {
-    SuspicionReason.RATE_LIMITED,
-    SuspicionReason.SENSITIVE,
-    SuspicionReason.HIGH_VOLUME,
-}
 
 
-def window_flags(
-    rows: list[StoredRow], active: dict[SuspicionReason, rules.Rule]
-) -> list[flags.Flag]:
+def window_flags(rows: list[StoredRow], active: dict[str, CountingRule]) -> list[flags.Flag]:
     """Every counting rule's windows, in one round trip to Redis."""
-    groups: dict[tuple[SuspicionReason, str, int], list[tuple[StoredRow, str]]] = defaultdict(list)
-    windowed = [
-        (reason, member_of, key_of, active[reason].window)
-        for reason, (member_of, key_of) in WINDOWED.items()
-        if reason in active
-    ]
+    groups: dict[tuple[str, str, int], list[tuple[StoredRow, str]]] = defaultdict(list)
     sensitive = tuple(path.casefold() for path in conf.DETECT_SENSITIVE_PATHS)
     for row in rows:
         second = int(row.timestamp.timestamp())
         is_sensitive = row.path.casefold().startswith(sensitive)
-        for reason, member_of, key_of, window in windowed:
-            member = member_of(row, is_sensitive)
+        for reason, rule in active.items():
+            member = rule.member(row, is_sensitive)
             if member is not None:
-                groups[(reason, key_of(row), second // window)].append((row, member))
+                groups[(reason, rule.window_key(row), second // rule.window)].append((row, member))
     if not groups:
         return []
     keys: list[str] = []
@@ -175,7 +118,7 @@ def window_flags(
     for (reason, key, bucket), members in groups.items():
         keys.append(WINDOW_KEY.format(reason=reason, ip=key, bucket=bucket))
         ttl = active[reason].window * 2
-        if reason in COUNTED:
+        if not active[reason].distinct:
             args.append(f"c:{ttl}:{len(members)}")
         else:
             distinct = list({member for _row, member in members})
@@ -191,7 +134,7 @@ def window_flags(
         flag = flags.Flag(
             client(members[0][0]),
             reason,
-            f"{counted} {DESCRIBE[reason]} in {rule.window} s{within}",
+            f"{counted} {rule.describe} in {rule.window} s{within}",
         )
         for row, _member in members:
             flag.add(row)
@@ -201,13 +144,12 @@ def window_flags(
 
 
 def evaluate(rows: list[StoredRow]) -> list[flags.Flag]:
-    active = {reason: rule for reason, rule in rules.rules().items() if rule.enabled}
-    streaming = {reason for reason, rule in active.items() if rule.streaming}
+    streaming = {reason: rule for reason, rule in registry.enabled().items() if rule.streaming}
     rows = candidates(rows)
     if not rows or not streaming:
         return []
-    found = signature_flags(rows, streaming)
-    windowed = {reason: active[reason] for reason in streaming if reason in WINDOWED}
+    found = signature_flags(rows, set(streaming))
+    windowed = registry.counting(streaming)
     try:
         found += window_flags(rows, windowed)
     except RedisError as error:

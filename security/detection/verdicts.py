@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 from . import detectors, signatures, transforms
 from .builtin_rules import Exploit, Injection, Probe, Scanner, Traversal
-from .config import detect_conf
+from .config import detect_conf, served_methods
 
 TRAVERSAL_FAMILIES = ("traversal", "nul")
 SESSION_IN_PATH = re.compile(r";(?:jsessionid|phpsessid|aspsessionid\w{0,20}|sid)=")
@@ -89,6 +89,16 @@ def parameter_signals(query: str, where: str) -> list[Signal | None]:
     ]
 
 
+# Short query strings repeat (pages, sorting, searches) and are cached like paths; a long one
+# is read each time, so that a cache-busting client cannot fill memory with its queries.
+CACHED_QUERY_LENGTH = 256
+
+
+@lru_cache(maxsize=16384)
+def cached_query_signals(path: str, query: str, lists_key: int) -> dict[str, Signal]:
+    return query_signals(path, query)
+
+
 def query_signals(path: str, query: str) -> dict[str, Signal]:
     decoded = signatures.decode(query)
     bare = transforms.strip_path_parameters(path)
@@ -121,9 +131,13 @@ def referer_signals(referer: str) -> dict[str, Signal]:
 
 
 def request_signals(method: str, path: str, status: int) -> Signal | None:
-    """Rules that need no list: a method the site never serves, a technology it does not run."""
-    if method.upper() not in detect_conf.SERVED_METHODS:
+    """Rules that need no list: a method the site never serves, a request meant for a proxy, a
+    technology the site does not run."""
+    if method.upper() not in served_methods():
         return Signal(Probe.reason, f"method: {method.upper()[:16]}")
+    if path[:1] != "/":
+        # An absolute target (records.requested_path): asked of a proxy, not of this site.
+        return Signal(Probe.reason, f"proxy request: {path[:80]}")
     if status == 404:
         bare = transforms.strip_path_parameters(path).casefold().rstrip("/")
         suffixes = detect_conf.UNSERVED_SUFFIXES
@@ -146,7 +160,12 @@ def signature_signals(
     key = signatures.lists_key()
     found = dict(path_signals(path, key))
     if query:
-        for reason, signal in query_signals(path, query).items():
+        found_in_query = (
+            cached_query_signals(path, query, key)
+            if len(query) <= CACHED_QUERY_LENGTH
+            else query_signals(path, query)
+        )
+        for reason, signal in found_in_query.items():
             found.setdefault(reason, signal)
     if user_agent:
         for reason, signal in agent_signals(user_agent, key).items():

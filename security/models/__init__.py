@@ -8,7 +8,7 @@ from .blocking import (
     FeedState,
     NetworkQuerySet,
 )
-from .detection import SuspicionReason, SuspicionStatus, SuspiciousIP
+from .detection import SuspicionStatus, SuspiciousIP
 from .requestlog import RequestLog
 from .rollups import (
     ADDRESS_KINDS,
@@ -36,7 +36,6 @@ __all__ = [
     "RollupKind",
     "ScheduledRun",
     "SketchSpan",
-    "SuspicionReason",
     "SuspicionStatus",
     "SuspiciousIP",
     "VisitorSketch",

@@ -1,19 +1,7 @@
 from django.db import models
 from django.utils import timezone
 
-
-class SuspicionReason(models.TextChoices):
-    HIGH_VOLUME = "high_volume", "High request volume"
-    PROBE = "probe", "Probe of a well-known attack path"
-    EXPLOIT = "exploit", "Exploit or backdoor request"
-    TRAVERSAL = "traversal", "Path traversal"
-    INJECTION = "injection", "SQL injection, XSS or code in the request"
-    SCANNER = "scanner", "Scanner user agent"
-    SENSITIVE = "sensitive", "Sensitive paths"
-    NOT_FOUND = "not_found", "Many distinct 404s (scanning)"
-    RATE_LIMITED = "rate_limited", "Repeatedly rate-limited"
-    CACHE_BUSTING = "cache_busting", "One page with ever-new query strings"
-    UA_ROTATION = "ua_rotation", "Rotating user agents"
+from .. import rule_classes
 
 
 class SuspicionStatus(models.TextChoices):
@@ -25,7 +13,8 @@ class SuspicionStatus(models.TextChoices):
 
 class SuspiciousIP(models.Model):
     ip_address = models.GenericIPAddressField()
-    reason = models.CharField(max_length=16, choices=SuspicionReason.choices)
+    # Choices: every rule SECURITY_DETECT_RULE_CLASSES lists (a callable, so no migration).
+    reason = models.CharField(max_length=16, choices=rule_classes.reason_choices)
     # The scan window, by the hour it started in: one row per (IP, reason, window).
     window_start = models.DateTimeField()
     window_end = models.DateTimeField()

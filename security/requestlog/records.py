@@ -104,6 +104,15 @@ def _whole(user_agent: str, query: str, referer: str) -> list[str] | None:
     return [clean_text(value, WHOLE_LIMIT) for value in (user_agent, query, referer)]
 
 
+def requested_path(request: HttpRequest) -> str:
+    """The path, or the whole target of a request sent as to a proxy (`GET http://host/ HTTP/1.1`,
+    which gunicorn passes on as RAW_URI while the path is only `/`): what the client asked for."""
+    raw = request.META.get("RAW_URI")
+    if raw and raw[0] != "/" and raw[:8].lower().startswith(("http://", "https://")):
+        return str(raw).partition("?")[0]
+    return request.path
+
+
 def build_record(request: HttpRequest, status_code: int, started: float) -> Record:
     user = loaded_user(request)
     meta = request.META
@@ -115,7 +124,7 @@ def build_record(request: HttpRequest, status_code: int, started: float) -> Reco
         time.time(),
         get_client_ip(request),
         clean_text(str(request.method or ""), 16),
-        clean_text(masking.mask_path(request, request.path), PATH_LIMIT),
+        clean_text(masking.mask_path(request, requested_path(request)), PATH_LIMIT),
         int(status_code),
         max(0, int((time.monotonic() - started) * 1000)),
         plain_pk(user.pk) if user is not None else None,

@@ -10,6 +10,8 @@ from pathlib import Path
 from urllib.parse import unquote, unquote_plus
 
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 HERE = Path(__file__).resolve().parent
 
@@ -101,29 +103,33 @@ def _compiled(extra_key: str) -> dict[str, Matcher]:
 
 
 NOTHING: dict = {}
-_by_identity: dict[tuple[int, int], dict[str, Matcher]] = {}
+LIST_SETTINGS = ("SECURITY_DETECT_EXTRA_SIGNATURES", "SECURITY_DETECT_IGNORED_SIGNATURES")
+
+
+class _Current:
+    lists: dict[str, Matcher] | None = None
 
 
 def matchers() -> dict[str, Matcher]:
-    """The compiled lists. Settings are read by identity (override_settings swaps the objects):
-    a per-request cost of two getattr calls, and a recompile only when they change."""
-    extra = getattr(settings, "SECURITY_DETECT_EXTRA_SIGNATURES", NOTHING)
-    ignored = getattr(settings, "SECURITY_DETECT_IGNORED_SIGNATURES", NOTHING)
-    identity = (id(extra), id(ignored))
-    found = _by_identity.get(identity)
-    if found is None:
-        found = _compiled(repr((extra, ignored)))
-        _by_identity.clear()
-        _by_identity[identity] = found
-    return found
+    """The compiled lists: the settings are read once, and again after one of them changes
+    (setting_changed), not on every request that asks."""
+    if _Current.lists is None:
+        extra = getattr(settings, LIST_SETTINGS[0], NOTHING)
+        ignored = getattr(settings, LIST_SETTINGS[1], NOTHING)
+        _Current.lists = _compiled(repr((extra, ignored)))
+    return _Current.lists
+
+
+@receiver(setting_changed)
+def _forget_lists(*, setting: str, **kwargs: object) -> None:
+    if setting in LIST_SETTINGS:
+        _Current.lists = None
 
 
 def lists_key() -> int:
-    """Changes whenever the compiled lists do: part of the cache keys of verdicts. Reads the
-    settings once; current() then hands out the same lists without reading them again."""
+    """Changes whenever the compiled lists do: part of the cache keys of verdicts."""
     return id(matchers())
 
 
 def current() -> dict[str, Matcher]:
-    """The lists compiled by the last matchers() or lists_key() call (no settings read)."""
-    return next(iter(_by_identity.values())) if _by_identity else matchers()
+    return matchers()

@@ -1,0 +1,69 @@
+"""Which rules run: the classes SECURITY_DETECT_RULE_CLASSES lists (security/rule_classes.py),
+each configured by SECURITY_DETECT_RULES and the older threshold settings.
+
+Adding a rule is one class (rule.py says what it carries) and its path in that setting.
+"""
+
+from dataclasses import fields, replace
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+from .. import rule_classes as rule_listing
+
+if TYPE_CHECKING:
+    from .rule import CountingRule, Rule
+
+
+def rule_classes() -> tuple[type["Rule"], ...]:
+    return rule_listing.rule_classes()
+
+
+@receiver(setting_changed)
+def _forget_rules(*, setting: str, **kwargs: object) -> None:
+    if setting.startswith("SECURITY_DETECT_"):
+        _Configured.rules = None
+
+
+def configured(cls: type["Rule"]) -> "Rule":
+    """The rule with its settings applied: SECURITY_DETECT_RULES over the older settings."""
+    rule = cls()
+    for setting, field in cls.legacy_settings.items():
+        value = getattr(settings, setting, None)
+        if value is not None:
+            legacy: dict[str, Any] = {field: int(value)}
+            rule = replace(rule, **legacy)
+    overrides = getattr(settings, "SECURITY_DETECT_RULES", {}).get(cls.reason, {})
+    known = {field.name for field in fields(rule)}
+    return replace(rule, **{name: value for name, value in overrides.items() if name in known})
+
+
+class _Configured:
+    rules: dict[str, "Rule"] | None = None
+
+
+def all_rules() -> dict[str, "Rule"]:
+    """Every listed rule, by reason, switched on or not (built again after a setting of
+    detection changes)."""
+    if _Configured.rules is None:
+        _Configured.rules = {cls.reason: configured(cls) for cls in rule_classes()}
+    return _Configured.rules
+
+
+def enabled() -> dict[str, "Rule"]:
+    return {reason: rule for reason, rule in all_rules().items() if rule.enabled}
+
+
+def counting(rules: dict[str, "Rule"]) -> dict[str, "CountingRule"]:
+    from .rule import CountingRule
+
+    return {reason: rule for reason, rule in rules.items() if isinstance(rule, CountingRule)}
+
+
+reason_choices = rule_listing.reason_choices
+
+
+def label_of(reason: str) -> str:
+    return dict(reason_choices()).get(reason, reason)

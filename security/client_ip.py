@@ -20,9 +20,11 @@ and test completely:
 """
 
 from functools import lru_cache
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.http import HttpRequest
 
 from .addresses import IPAddress, IPNetwork, parse_network, parse_peer, peer_text
@@ -96,6 +98,8 @@ def rfc7239_for(element: str) -> str:
 
 def resolve_client_ip(meta: dict, trusted_proxies: tuple[str, ...], header: str) -> str | None:
     remote_addr = str(meta.get("REMOTE_ADDR") or "")
+    if not trusted_proxies:
+        return peer_text(remote_addr)
     trust = compile_trust(trusted_proxies)
     if not trust:
         return peer_text(remote_addr)
@@ -126,14 +130,30 @@ def resolve_client_ip(meta: dict, trusted_proxies: tuple[str, ...], header: str)
     return None if client is None else str(client)
 
 
+PROXY_SETTINGS = {"SECURITY_TRUSTED_PROXIES", "SECURITY_FORWARDED_HEADER"}
+
+
+@lru_cache(maxsize=1)
+def proxy_settings() -> tuple[tuple[str, ...], str]:
+    # Asked on every request, and each read of django.conf.settings runs LazyObject's
+    # __getattribute__ in Python (8,000 instructions a request for these two): read them once,
+    # again only when they change (override_settings in tests).
+    proxies = conf.TRUSTED_PROXIES
+    return proxies, conf.FORWARDED_HEADER if proxies else ""
+
+
+@receiver(setting_changed)
+def _settings_changed(setting: str, **kwargs: Any) -> None:
+    if setting in PROXY_SETTINGS:
+        proxy_settings.cache_clear()
+
+
 def get_client_ip(request: HttpRequest) -> str | None:
     """The client IP of this request, computed once and kept on the request."""
     cached = request.__dict__.get("client_ip", _UNSET)
     if cached is not _UNSET:
         return cached
-    proxies = conf.TRUSTED_PROXIES
-    header = conf.FORWARDED_HEADER if proxies else ""
-    ip = resolve_client_ip(request.META, proxies, header)
+    ip = resolve_client_ip(request.META, *proxy_settings())
     # Like request.htmx: an attribute of ours, which HttpRequest does not declare.
     request.client_ip = ip  # type: ignore[attr-defined]
     return ip

@@ -29,6 +29,7 @@ def clean_state(redis_client: redis.Redis) -> Iterator[None]:
     for database in (geo.local_database, geo.raw_city_database, geo.raw_asn_database):
         database.reset()
     georules.rules.cache_clear()
+    georules.configured.cache_clear()
     georules._placed.cache_clear()
     georules.Readers.next_check = 0.0
     dramatiq.get_broker().flush_all()

@@ -30,6 +30,7 @@ def rules() -> tuple[frozenset[str], frozenset[str], frozenset[int]]:
     return conf.BLOCK_COUNTRIES, conf.ALLOW_COUNTRIES, conf.BLOCK_ASNS
 
 
+@lru_cache(maxsize=1)
 def configured() -> bool:
     return any(rules())
 
@@ -38,6 +39,7 @@ def configured() -> bool:
 def _settings_changed(setting: str, **kwargs: Any) -> None:
     if setting in RULE_SETTINGS or setting == "GEOIP_PATH":
         rules.cache_clear()
+        configured.cache_clear()
         _placed.cache_clear()
         Readers.next_check = 0.0
 

@@ -78,11 +78,12 @@ class RecordIds:
         os.register_at_fork(after_in_child=self._reset)
 
     def _reset(self) -> None:
-        self._prefix = uuid.uuid4().int >> 64 << 64
+        # The prefix's 16 hex digits once, not a 128-bit integer formatted per request.
+        self._prefix = f"{uuid.uuid4().int >> 64:016x}"
         self._counter = itertools.count(1)
 
     def next(self) -> str:
-        return f"{self._prefix | next(self._counter):032x}"
+        return f"{self._prefix}{next(self._counter):016x}"
 
 
 record_ids = RecordIds()

@@ -4,9 +4,9 @@ the development packages), with PostgreSQL and Redis reachable:
     .venv/bin/python scripts/bench/run.py             # all of them, about 5 minutes
     .venv/bin/python scripts/bench/run.py hotpath scan  # some of them
 
-Areas: hotpath, instructions, blocklist, geo, drain, detection, regex_growth, scan, dashboard,
-faults, feeds, partitions. bench_console.py and bench_analytics.py fill 10 million rows and
-run alone.
+Areas: hotpath, instructions, blocklist, geo, drain, detection, inline, regex_growth, scan,
+dashboard, faults, feeds, partitions. bench_console.py and bench_analytics.py fill 10 million
+rows and run alone.
 
 BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/ip_tracking_bench) and
 BENCH_REDIS_URL (default redis://127.0.0.1:6379/14) are the benchmark's own; they are filled

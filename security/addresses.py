@@ -126,7 +126,9 @@ def parse_address(text: str) -> str | None:
         return None
 
 
+@lru_cache(maxsize=16384)
 def is_public(ip: str) -> bool:
+    # Asked of every stored record's address (geolocation); clients repeat.
     return ipaddress.ip_address(ip).is_global
 
 

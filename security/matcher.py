@@ -44,6 +44,8 @@ class NetworkSet:
         return self.size
 
     def __contains__(self, ip: str) -> bool:
+        if not self.size:  # most sites allowlist or exempt nobody: no address to parse
+            return False
         key = address_key(ip)
         return key is not None and self.contains_key(key)
 

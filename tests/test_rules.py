@@ -48,8 +48,10 @@ def test_an_added_rule_is_in_the_console(client, staff_client, settings):
     assert page.status_code == 200
     assert BOT in page.content.decode()
     assert "Writes to read-only pages" in page.content.decode()
+    scan.scan(hours=1)  # the scan's evidence: every counting rule's count of the client
     address = staff_client.get(f"/security/ip/{BOT}/").content.decode()
     assert "requests answered 405" in address
+    assert "distinct paths answered 404" not in address  # a zero says nothing
 
 
 def test_an_unlisted_rule_does_not_run_and_a_listed_one_is_tuned_by_settings(client, settings):

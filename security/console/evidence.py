@@ -13,10 +13,15 @@ def facts(evidence: object) -> list[tuple[str, str]]:
     labels = LABELS | counting_labels()
     shown = []
     for key, value in evidence.items():
-        if key in ("rule", "requests") or value in ("", None):
+        if key in ("rule", "requests") or value in ("", None) or _other_rules_zero(key, value):
             continue
         shown.append((labels.get(key, key.replace("_", " ")), _text(value)))
     return shown
+
+
+def _other_rules_zero(key: str, value: object) -> bool:
+    # The scan keeps every counting rule's count of the client; a zero says nothing.
+    return value == 0 and not isinstance(value, bool) and key != "total"
 
 
 def counting_labels() -> dict[str, str]:

@@ -131,7 +131,7 @@ class BlockedIPMiddleware(SyncAndAsyncMiddleware):
             # Read by the log record (build_record); HttpRequest does not declare it.
             request.security_blocked = True  # type: ignore[attr-defined]
             return plain_response(403, b"Forbidden\n")
-        if inline.mode() != inline.OFF:
+        if (inline.Mode.current or inline.mode()) != inline.OFF:
             refusal = inline.refusal(request, ip)
             if refusal is not None and refusal.refused:
                 # Not security_blocked: the record must reach detection, which flags the rule.

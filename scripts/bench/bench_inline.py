@@ -84,7 +84,7 @@ def run() -> list[benchlib.Result]:
     off_us = per_call_us(refusal, clean)
     # Set, not override_settings(): that wraps every settings read in a slower object.
     settings.SECURITY_DETECT_INLINE = True
-    inline._Mode.value = None
+    inline.Mode.current = None
     clean_us = per_call_us(refusal, clean)
     assert all(refusal(r) is None for r in clean), "a clean request was refused"
     assert all(refusal(r) is not None for r in attacks), "an attack was served"

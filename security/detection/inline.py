@@ -39,22 +39,23 @@ class Refusal(NamedTuple):
     refused: bool  # False in observe mode: logged only
 
 
-class _Mode:
-    value: str | None = None
+class Mode:
+    # Read as `Mode.current or mode()` on the request path: an attribute, no call, once known.
+    current: str | None = None
 
 
 def mode() -> str:
     """OFF, OBSERVE or REFUSE, read from the settings once (the hot path asks every request)."""
-    if _Mode.value is None:
+    if Mode.current is None:
         setting = getattr(settings, "SECURITY_DETECT_INLINE", False)
-        _Mode.value = OBSERVE if setting == "observe" else REFUSE if setting is True else OFF
-    return _Mode.value
+        Mode.current = OBSERVE if setting == "observe" else REFUSE if setting is True else OFF
+    return Mode.current
 
 
 @receiver(setting_changed)
 def _forget_mode(*, setting: str, **kwargs: object) -> None:
     if setting == "SECURITY_DETECT_INLINE":
-        _Mode.value = None
+        Mode.current = None
 
 
 def verdict(path: str, query: str, user_agent: str, referer: str) -> verdicts.Signal | None:

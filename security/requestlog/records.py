@@ -120,12 +120,14 @@ def build_record(request: HttpRequest, status_code: int, started: float) -> Reco
     user_agent = str(meta.get("HTTP_USER_AGENT", ""))
     referer = masking.mask_url(str(meta.get("HTTP_REFERER", "")))
     query = masking.mask_query(str(meta.get("QUERY_STRING", "")))
+    raw_target = meta.get("RAW_URI")
+    path = request.path if not raw_target or raw_target[0] == "/" else requested_path(request)
     return Record(
         record_ids.next(),
         time.time(),
         get_client_ip(request),
         clean_text(str(request.method or ""), 16),
-        clean_text(masking.mask_path(request, requested_path(request)), PATH_LIMIT),
+        clean_text(masking.mask_path(request, path), PATH_LIMIT),
         int(status_code),
         max(0, int((time.monotonic() - started) * 1000)),
         plain_pk(user.pk) if user is not None else None,

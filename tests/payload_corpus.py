@@ -179,6 +179,7 @@ DEVELOPER_SEARCHES = [
     "cats and dogs = pets", "../ in relative imports", "php vs python", "a -- b",
     "java.lang.String docs", "{% url 'home' %}", "where's my order?",
     "union select syntax", "union select vs join", "select from dual meaning",
+    "select * from information_schema.tables",
 ]  # fmt: skip
 
 

@@ -42,12 +42,14 @@ SQLI = _any(
     r"\b(?:concat|char|chr)\s*\(\s*(?:0x[0-9a-f]|\d{2,3}\s*,)",
     r"\border\s+by\s+\d{1,3}\s*(?:--|#|$)",
 )
-# SELECT ... FROM a catalog: run only where a catalog is named (CATALOG), the first FROM after a
-# SELECT taken once (atomic): "select a from " repeated 8 KB long took 0.1 s a field without both.
+# A subquery on a catalog after a break-out, a bracket or AND/OR/UNION ("1 and 1 in (select
+# name from information_schema.tables)"; "select * from dual" typed into a search box is a
+# question). Run only where a catalog is named (CATALOG), the first FROM after the SELECT taken
+# once (atomic): "select a from " repeated 8 KB long took 0.1 s a field without both.
 CATALOG = re.compile(r"information_schema|pg_catalog|sysobjects|mysql\.user|sqlite_master|\bdual\b")
 SQLI_CATALOG = re.compile(
-    r"\bselect\b(?>.{1,200}?\bfrom\b).{1,200}?\b(?:information_schema|pg_catalog|sysobjects"
-    r"|mysql\.user|sqlite_master|dual)\b",
+    r"(?:['\"`)(]|\b(?:and|or|union(?:\s+all)?)\b)\s*\(?\s*select\b(?>.{1,200}?\bfrom\b)"
+    r".{1,200}?\b(?:information_schema|pg_catalog|sysobjects|mysql\.user|sqlite_master|dual)\b",
     re.S,
 )
 XSS = _any(

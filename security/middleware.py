@@ -132,7 +132,11 @@ class BlockedIPMiddleware(SyncAndAsyncMiddleware):
             request.security_blocked = True  # type: ignore[attr-defined]
             return plain_response(403, b"Forbidden\n")
         if (inline.Mode.current or inline.mode()) != inline.OFF:
-            refusal = inline.refusal(request, ip)
+            try:
+                refusal = inline.refusal(request, ip)
+            except Exception:  # a fault of detection serves the page; the drain still reads it
+                logger.exception("inline detection failed; the request is served")
+                refusal = None
             if refusal is not None and refusal.refused:
                 # Not security_blocked: the record must reach detection, which flags the rule.
                 return plain_response(403, b"Forbidden\n")

@@ -114,3 +114,17 @@ def test_every_rule_class_is_complete():
             counts = rule.counts(terms)
             assert next(iter(counts)) == rule.count_name, cls
             assert rule.describe
+
+
+def test_malformed_rule_settings_fail_no_batch_and_no_request(client, settings):
+    """E023 names them at start; at run time the rule keeps its own values."""
+    settings.SECURITY_DETECT_RULES = {"probe": False, "not_found": {"threshold": "30"}}
+    settings.SECURITY_DETECT_VOLUME_THRESHOLD = "lots"
+    settings.SECURITY_DETECT_INLINE = True
+    sqli = "/?q=1%27%20union%20select%20password%20from%20auth_user--"
+    assert client.get(sqli, REMOTE_ADDR="198.51.100.141").status_code == 403
+    for n in range(16):
+        client.get(f"/missing-{n}/", REMOTE_ADDR=BOT)
+    store()
+    assert SuspiciousIP.objects.filter(ip_address=BOT, reason="not_found").exists()
+    assert registry.all_rules()["not_found"].threshold == 15

@@ -27,17 +27,34 @@ def _forget_rules(*, setting: str, **kwargs: object) -> None:
         _Configured.rules = None
 
 
+def valid_override(name: str, value: object) -> bool:
+    """Whether SECURITY_DETECT_RULES may set this field to this value (E023 names the others,
+    which the rules ignore: a typo must not fail every batch of the drain, or a request)."""
+    if name in ("streaming", "enabled"):
+        return isinstance(value, bool)
+    if name == "scan_threshold" and value is None:
+        return True
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
 def configured(cls: type["Rule"]) -> "Rule":
     """The rule with its settings applied: SECURITY_DETECT_RULES over the older settings."""
     rule = cls()
-    for setting, field in cls.legacy_settings.items():
-        value = getattr(settings, setting, None)
-        if value is not None:
-            legacy: dict[str, Any] = {field: int(value)}
-            rule = replace(rule, **legacy)
-    overrides = getattr(settings, "SECURITY_DETECT_RULES", {}).get(cls.reason, {})
     known = {field.name for field in fields(rule)}
-    return replace(rule, **{name: value for name, value in overrides.items() if name in known})
+    for setting, field in cls.legacy_settings.items():
+        try:
+            value = int(getattr(settings, setting, None))  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            continue  # unset, or no number
+        if valid_override(field, value):
+            legacy: dict[str, Any] = {field: value}
+            rule = replace(rule, **legacy)
+    overrides = getattr(settings, "SECURITY_DETECT_RULES", {})
+    values = overrides.get(cls.reason, {}) if isinstance(overrides, dict) else {}
+    if not isinstance(values, dict):
+        return rule
+    chosen = {n: v for n, v in values.items() if n in known and valid_override(n, v)}
+    return replace(rule, **chosen)
 
 
 class _Configured:
@@ -63,7 +80,3 @@ def counting(rules: dict[str, "Rule"]) -> dict[str, "CountingRule"]:
 
 
 reason_choices = rule_listing.reason_choices
-
-
-def label_of(reason: str) -> str:
-    return dict(reason_choices()).get(reason, reason)

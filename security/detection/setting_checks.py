@@ -165,22 +165,19 @@ def check_detection_rules(
 
 
 def _bad_override(values: object, known: dict) -> str:
+    from .registry import valid_override
+
     if not isinstance(values, dict):
         return f"{values!r} is not a dict of fields"
     for name, value in values.items():
         if name in ("reason", "label") or name not in known:
             fields = ", ".join(field for field in known if field not in ("reason", "label"))
             return f"{name!r} is not a field of a rule ({fields})"
-        if name in ("streaming", "enabled"):
-            if not isinstance(value, bool):
-                return f"{name} is {value!r}: True or False"
-        elif not _whole_above_zero(value) and not (name == "scan_threshold" and value is None):
-            return f"{name} is {value!r}: a whole number above 0"
+        if not valid_override(name, value):
+            boolean = name in ("streaming", "enabled")
+            wanted = "True or False" if boolean else "a whole number above 0"
+            return f"{name} is {value!r}: {wanted}"
     return ""
-
-
-def _whole_above_zero(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 @checks.register()

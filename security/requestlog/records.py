@@ -110,7 +110,10 @@ def requested_path(request: HttpRequest) -> str:
     which gunicorn passes on as RAW_URI while the path is only `/`): what the client asked for."""
     raw = request.META.get("RAW_URI")
     if raw and raw[0] != "/" and raw[:8].lower().startswith(("http://", "https://")):
-        return str(raw).partition("?")[0]
+        scheme, _, rest = str(raw).partition("?")[0].partition("://")
+        authority, slash, path = rest.partition("/")
+        # `http://user:password@host/`: the credentials are the client's secret, never logged.
+        return f"{scheme}://{authority.rpartition('@')[2]}{slash}{path}"
     return request.path
 
 

@@ -153,7 +153,11 @@ def get_client_ip(request: HttpRequest) -> str | None:
     cached = request.__dict__.get("client_ip", _UNSET)
     if cached is not _UNSET:
         return cached
-    ip = resolve_client_ip(request.META, *proxy_settings())
+    proxies, header = proxy_settings()
+    if proxies:
+        ip = resolve_client_ip(request.META, proxies, header)
+    else:  # resolve_client_ip's own first case, without its call
+        ip = peer_text(str(request.META.get("REMOTE_ADDR") or ""))
     # Like request.htmx: an attribute of ours, which HttpRequest does not declare.
     request.client_ip = ip  # type: ignore[attr-defined]
     return ip

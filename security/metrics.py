@@ -15,6 +15,7 @@ The worker side adds to the site-wide counters with one HINCRBY pipeline per dra
 
 import contextlib
 import logging
+import operator
 import os
 import time
 from collections.abc import Iterator, Mapping
@@ -36,7 +37,7 @@ from redis.exceptions import RedisError
 from .matcher import NetworkSet
 from .models import BlockedIP
 from .redis_client import get_redis
-from .requestlog import keys
+from .requestlog import keys, records
 
 logger = logging.getLogger(__name__)
 
@@ -86,15 +87,17 @@ def scraper_networks(entries: tuple[str, ...]) -> NetworkSet:
     return NetworkSet(entries)
 
 
+_blocked_of = operator.itemgetter(records.BLOCKED_INDEX)
+_status_of = operator.itemgetter(records.STATUS_INDEX)
+
+
 def count_outcomes(batch: list) -> None:
     """Requests by outcome, from a batch of log records: the flush thread counts them, so a
     request pays no counter (a locked increment, a file write in multiprocess mode)."""
-    blocked = limited = 0
-    for record in batch:
-        if record.blocked:
-            blocked += 1
-        elif record.status == 429:
-            limited += 1
+    # Counted by C loops (map, sum, count): a Python loop cost 600 instructions a record.
+    # Blocked requests are answered 403, so no record is both blocked and limited.
+    blocked = sum(map(_blocked_of, batch))
+    limited = list(map(_status_of, batch)).count(429)
     for counter, amount in (
         (SERVED, len(batch) - blocked - limited),
         (BLOCKED, blocked),

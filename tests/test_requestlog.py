@@ -300,3 +300,24 @@ def test_a_user_model_with_a_uuid_key_is_logged_too(rf):
     record = records.build_record(request, 200, 0.0)
     [decoded] = records.decode_batch(records.encode_batch([record]))
     assert (decoded.user_id, decoded.username) == (str(UUIDUser.pk), "uuid-user")
+
+
+def test_records_built_here_get_whole_distinct_ids_when_decoded(rf):
+    built = [records.build_record(rf.get("/", REMOTE_ADDR="203.0.113.24"), 200, 0.0)]
+    built.append(records.build_record(rf.get("/", REMOTE_ADDR="203.0.113.24"), 200, 0.0))
+    first, second = records.decode_batch(records.encode_batch(built))
+    assert first.id != second.id
+    assert uuid.UUID(first.id).hex == first.id and uuid.UUID(second.id).hex == second.id
+
+
+def test_batches_with_a_forged_id_prefix_go_to_the_dead_letter_stream(redis_client):
+    record = [7, 1.7e9, "198.51.100.2", "GET", "/", 200]
+    for prefix in ("0x12345678abcdef", "1234 5678_abcdef", "12345678", None):
+        redis_client.xadd("security:requestlog", {"b": msgpack.packb({"p": prefix, "r": [record]})})
+    redis_client.xadd(  # a counter without a prefix to join it to
+        "security:requestlog", {"b": msgpack.packb([record])}
+    )
+    publish_records([make_record()])
+    drain.drain()
+    assert RequestLog.objects.count() == 1
+    assert redis_client.xlen("security:requestlog:dead") == 5

@@ -33,19 +33,31 @@ class BlocklistUnavailable(Exception):
     """The blocklist was never loaded in this process (database down at start)."""
 
 
+# Verdicts a compiled copy remembers, by client address (clients repeat; a copy never changes,
+# so a remembered verdict is right for as long as the copy is used).
+VERDICT_LIMIT = 16384
+
+
 class CompiledBlocklist:
     def __init__(self, blocked: NetworkSet, allowed: NetworkSet, next_expiry: float) -> None:
         self.blocked = blocked
         self.allowed = allowed
         self.next_expiry = next_expiry  # wall-clock seconds; rebuild when it passes
+        self.verdicts: dict[str, bool] = {}
 
     def is_blocked(self, ip: str) -> bool:
-        key = address_key(ip)
-        return (
-            key is not None
-            and self.blocked.contains_key(key)
-            and not self.allowed.contains_key(key)
-        )
+        verdict = self.verdicts.get(ip)
+        if verdict is None:
+            key = address_key(ip)
+            verdict = (
+                key is not None
+                and self.blocked.contains_key(key)
+                and not self.allowed.contains_key(key)
+            )
+            if len(self.verdicts) >= VERDICT_LIMIT:
+                self.verdicts.clear()
+            self.verdicts[ip] = verdict
+        return verdict
 
 
 def compile_from_database() -> CompiledBlocklist:
@@ -87,9 +99,8 @@ class Blocklist:
             compiled = self.load_first()
         if self._thread is None:
             self._start_thread()
-        if time.time() >= compiled.next_expiry:
-            self._wake.set()
-        return compiled.is_blocked(ip)
+        verdict = compiled.verdicts.get(ip)  # the common case, without another call
+        return compiled.is_blocked(ip) if verdict is None else verdict
 
     def load_first(self) -> CompiledBlocklist:
         with self._lock:
@@ -120,9 +131,18 @@ class Blocklist:
                 )
                 self._thread.start()
 
+    def _next_wait(self) -> float:
+        """The check interval, or less when a block expires sooner: the thread wakes for an
+        expiry by itself, so no request needs to ask the clock. A copy already past its expiry
+        is one whose reload failed: the database is tried again on the interval."""
+        interval = conf.BLOCKLIST_CHECK_INTERVAL
+        compiled = self._compiled
+        until_expiry = float("inf") if compiled is None else compiled.next_expiry - time.time()
+        return interval if until_expiry <= 0 else min(interval, until_expiry)
+
     def _run(self) -> None:
         while True:
-            self._wake.wait(conf.BLOCKLIST_CHECK_INTERVAL)
+            self._wake.wait(self._next_wait())
             self._wake.clear()
             try:
                 with self._lock:
@@ -154,6 +174,8 @@ class Blocklist:
         except DatabaseError as error:
             logger.error("blocklist reload failed, keeping the previous copy: %s", error)
             return
+        if compiled is None or self._compiled.next_expiry < compiled.next_expiry:
+            self._wake.set()  # the thread may be waiting past the new copy's first expiry
         self._version = version
         self._loaded_at = now
         metrics.BLOCKLIST_NETWORKS.set(len(self._compiled.blocked))

@@ -48,7 +48,7 @@ class LogBuffer:
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._wake = threading.Event()
-        self._records: list[records.Record] = []
+        self._records: list[records.RecordValues] = []
         # Batches nothing would take yet: (encoded records, how many), oldest first.
         self._held: deque[tuple[bytes, int]] = deque()
         self._held_count = 0
@@ -61,7 +61,7 @@ class LogBuffer:
         # Read from settings by the flush thread, not on every append.
         self._flush_size = conf.LOG_FLUSH_SIZE
 
-    def append(self, record: records.Record) -> None:
+    def append(self, record: records.RecordValues) -> None:
         with self._lock:
             self._records.append(record)
             pending = len(self._records)

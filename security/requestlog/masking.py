@@ -64,6 +64,7 @@ def _settings_changed(setting: str, **kwargs: Any) -> None:
         masking.cache_clear()
         is_secret_name.cache_clear()
         _unchanged.clear()
+        unchanged_urls.clear()
 
 
 @lru_cache(maxsize=4096)
@@ -95,6 +96,16 @@ def mask_query(query: str) -> str:
 UNCHANGED_LIMIT = 4096
 UNCHANGED_TEXT_LIMIT = 512
 _unchanged: set[str] = set()
+# Whole Referer URLs that mask_url left unchanged (apart: a path holding a decoded `?` is not
+# a URL with a query). build_record looks here before it calls mask_url.
+unchanged_urls: set[str] = set()
+
+
+def _remember_unchanged(seen: set[str], text: str) -> None:
+    if len(text) <= UNCHANGED_TEXT_LIMIT:
+        if len(seen) >= UNCHANGED_LIMIT:
+            seen.clear()
+        seen.add(text)
 
 
 def mask_path_patterns(path: str) -> str:
@@ -102,10 +113,8 @@ def mask_path_patterns(path: str) -> str:
     if patterns is None or ("-" not in path and ":" not in path) or path in _unchanged:
         return path
     masked = patterns.sub(MASK, path)
-    if masked == path and len(path) <= UNCHANGED_TEXT_LIMIT:
-        if len(_unchanged) >= UNCHANGED_LIMIT:
-            _unchanged.clear()
-        _unchanged.add(path)
+    if masked == path:
+        _remember_unchanged(_unchanged, path)
     return masked
 
 
@@ -131,8 +140,11 @@ def replace_segment(path: str, value: str) -> str:
 
 def mask_url(url: str) -> str:
     """A full URL (the Referer): its query and its path, by pattern."""
-    if not url:
+    if not url or url in unchanged_urls:
         return url
     head, question, query = url.partition("?")
     head = mask_path_patterns(head)
-    return f"{head}?{mask_query(query)}" if question else head
+    masked = f"{head}?{mask_query(query)}" if question else head
+    if masked == url:
+        _remember_unchanged(unchanged_urls, url)
+    return masked

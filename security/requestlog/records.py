@@ -6,10 +6,9 @@ dicts (0.3 against 2.4 µs a record).
 """
 
 import datetime
-import itertools
-import os
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import msgpack
@@ -18,10 +17,12 @@ from django.http import HttpRequest
 from ..client_ip import get_client_ip
 from ..models import RequestLog
 from . import masking
+from .record_ids import record_ids, valid_prefix, whole_id
 
 
 class Record(NamedTuple):
-    id: str
+    # The 32 hex digits of a UUID; on the web process that built it, its counter (RecordIds).
+    id: str | int
     ts: float
     ip: str | None
     method: str
@@ -46,6 +47,8 @@ ACCEPTED_FIELD_COUNTS = (FIELDS - 2, FIELDS - 1, FIELDS)
 PATH_LIMIT: int = RequestLog._meta.get_field("path").max_length or 0
 QUERY_LIMIT: int = RequestLog._meta.get_field("query").max_length or 0
 HEADER_LIMIT = 512
+# Text no longer than this is within every field's limit (the method's apart).
+SMALLEST_LIMIT = min(PATH_LIMIT, QUERY_LIMIT, HEADER_LIMIT)
 WHOLE_LIMIT = 8192
 
 
@@ -57,36 +60,6 @@ def clean_text(value: str, limit: int) -> str:
     if "\x00" in value:
         value = value.replace("\x00", "%00")[:limit]
     return value.encode("utf-8", "replace").decode("utf-8")
-
-
-def loaded_user(request: HttpRequest) -> Any:
-    # Only a user that the request already loaded: logging must never cost a session or
-    # user query. AuthenticationMiddleware keeps the resolved user in _cached_user (WSGI,
-    # request.user) or _acached_user (ASGI, await request.auser()).
-    user = request.__dict__.get("_cached_user") or request.__dict__.get("_acached_user")
-    if user is not None and user.is_authenticated:
-        return user
-    return None
-
-
-class RecordIds:
-    """Unique ids without a syscall per request: a random 64-bit prefix per process (new after
-    a fork) and a counter."""
-
-    def __init__(self) -> None:
-        self._reset()
-        os.register_at_fork(after_in_child=self._reset)
-
-    def _reset(self) -> None:
-        # The prefix's 16 hex digits once, not a 128-bit integer formatted per request.
-        self._prefix = f"{uuid.uuid4().int >> 64:016x}"
-        self._counter = itertools.count(1)
-
-    def next(self) -> str:
-        return f"{self._prefix}{next(self._counter):016x}"
-
-
-record_ids = RecordIds()
 
 
 def plain_pk(pk: Any) -> int | str:
@@ -117,34 +90,90 @@ def requested_path(request: HttpRequest) -> str:
     return request.path
 
 
-def build_record(request: HttpRequest, status_code: int, started: float) -> Record:
-    user = loaded_user(request)
+# What the web process buffers: a Record's values in its field order, as a plain tuple.
+# NamedTuple's generated __new__ is a Python function of 14 arguments (4,000 instructions a
+# request), and MessagePack packs an exact tuple faster than a subclass; encoded, the two are
+# the same bytes, and decode_batch gives Records back.
+RecordValues = tuple[Any, ...]
+BLOCKED_INDEX = Record._fields.index("blocked")
+STATUS_INDEX = Record._fields.index("status")
+
+
+def build_record(request: HttpRequest, status_code: int, started: float) -> RecordValues:
+    """Runs on every request, so the common case takes no call it can avoid (a Python call
+    costs about 1,000 instructions here): masking only where a secret could be, cleaning only
+    when some text is long, not ASCII or holds a NUL."""
     meta = request.META
+    state = request.__dict__
     user_agent = str(meta.get("HTTP_USER_AGENT", ""))
-    referer = masking.mask_url(str(meta.get("HTTP_REFERER", "")))
-    query = masking.mask_query(str(meta.get("QUERY_STRING", "")))
+    referer = str(meta.get("HTTP_REFERER", ""))
+    query = str(meta.get("QUERY_STRING", ""))
+    method = str(request.method or "")
     raw_target = meta.get("RAW_URI")
     path = request.path if not raw_target or raw_target[0] == "/" else requested_path(request)
-    return Record(
-        record_ids.next(),
+    # The masking functions' own first tests, asked here (see masking.py).
+    if referer and referer not in masking.unchanged_urls:
+        referer = masking.mask_url(referer)
+    if query:
+        query = masking.mask_query(query)
+    match = state.get("resolver_match")
+    if (match is not None and match.kwargs) or "-" in path or ":" in path:
+        path = masking.mask_path(request, path)
+    whole = None
+    text = method + path + user_agent + referer + query
+    if not (
+        text.isascii()
+        and "\x00" not in text
+        and len(method) <= 16
+        and (
+            len(text) <= SMALLEST_LIMIT
+            or (
+                len(path) <= PATH_LIMIT
+                and len(user_agent) <= HEADER_LIMIT
+                and len(referer) <= HEADER_LIMIT
+                and len(query) <= QUERY_LIMIT
+            )
+        )
+    ):
+        whole = _whole(user_agent, query, referer)
+        method = clean_text(method, 16)
+        path = clean_text(path, PATH_LIMIT)
+        user_agent = clean_text(user_agent, HEADER_LIMIT)
+        referer = clean_text(referer, HEADER_LIMIT)
+        query = clean_text(query, QUERY_LIMIT)
+    # Only a user that the request already loaded: logging must never cost a session or
+    # user query. AuthenticationMiddleware keeps the resolved user in _cached_user (WSGI,
+    # request.user) or _acached_user (ASGI, await request.auser()).
+    user = state.get("_cached_user") or state.get("_acached_user")
+    if user is not None and user.is_authenticated:
+        user_id, username = plain_pk(user.pk), clean_text(user.get_username(), 150)
+    else:
+        user_id, username = None, ""
+    return (
+        next(record_ids.counter),
         time.time(),
-        get_client_ip(request),
-        clean_text(str(request.method or ""), 16),
-        clean_text(masking.mask_path(request, path), PATH_LIMIT),
+        state["client_ip"] if "client_ip" in state else get_client_ip(request),
+        method,
+        path,
         int(status_code),
-        max(0, int((time.monotonic() - started) * 1000)),
-        plain_pk(user.pk) if user is not None else None,
-        clean_text(user.get_username(), 150) if user is not None else "",
-        clean_text(user_agent, HEADER_LIMIT),
-        clean_text(referer, HEADER_LIMIT),
-        bool(request.__dict__.get("security_blocked", False)),
-        clean_text(query, QUERY_LIMIT),
-        _whole(user_agent, query, referer),
+        duration_ms if (duration_ms := int((time.monotonic() - started) * 1000)) > 0 else 0,
+        user_id,
+        username,
+        user_agent,
+        referer,
+        "security_blocked" in state,  # set (to True) only by BlockedIPMiddleware
+        query,
+        whole,
     )
 
 
-def encode_batch(batch: list[Record]) -> bytes:
-    return msgpack.packb(batch)
+# A batch is a map: the prefix of its records' ids and the records. Batches written before
+# (a list of records, each with its whole id) are read as well.
+BATCH_PREFIX, BATCH_RECORDS = "p", "r"
+
+
+def encode_batch(batch: Sequence[RecordValues]) -> bytes:
+    return msgpack.packb({BATCH_PREFIX: record_ids.prefix, BATCH_RECORDS: batch})
 
 
 def _valid_whole(whole: Any) -> bool:
@@ -158,27 +187,42 @@ def _valid_whole(whole: Any) -> bool:
 StreamEntry = tuple[bytes, dict[bytes, bytes]]
 
 
-def decode_batch(raw: bytes) -> list[Record]:
-    """Raises ValueError for anything that is not a batch of records."""
+def _records_and_prefix(raw: bytes) -> tuple[list, str | None]:
     try:
         batch = msgpack.unpackb(raw)
     except Exception as error:  # msgpack raises several unrelated types for garbage
         raise ValueError(f"not MessagePack: {error}") from error
-    if not isinstance(batch, list):
+    if isinstance(batch, list):
+        return batch, None
+    if not isinstance(batch, dict) or not isinstance(batch.get(BATCH_RECORDS), list):
         raise ValueError("not a batch of log records")
+    prefix = batch.get(BATCH_PREFIX)
+    if not valid_prefix(prefix):
+        raise ValueError("a batch without a valid id prefix")
+    return batch[BATCH_RECORDS], prefix
+
+
+def decode_batch(raw: bytes) -> list[Record]:
+    """Raises ValueError for anything that is not a batch of records."""
+    batch, prefix = _records_and_prefix(raw)
     decoded = []
     for values in batch:
         if not (
             isinstance(values, list)
             and len(values) in ACCEPTED_FIELD_COUNTS
-            and isinstance(values[0], str)
             and isinstance(values[1], int | float)
             and (len(values) < FIELDS or _valid_whole(values[-1]))
         ):
             raise ValueError("not a log record")
-        uuid.UUID(values[0])  # a bad id would fail the whole batch in the database
+        values[0] = whole_id(values[0], prefix)
         decoded.append(Record(*values))
     return decoded
+
+
+def record_uuid(record: Record) -> uuid.UUID:
+    if not isinstance(record.id, str):
+        raise ValueError("a record is stored only once decode_batch has made its id whole")
+    return uuid.UUID(record.id)
 
 
 def to_model(record: Record, geo: dict[str, str] | None = None) -> RequestLog:
@@ -211,7 +255,7 @@ class StoredRow(NamedTuple):
 def whole_rows(batch: list[Record], rows: list[StoredRow]) -> list[StoredRow]:
     """The stored rows with the values storage cut made whole again, for what reads them
     after storing (detection)."""
-    whole = {uuid.UUID(record.id): record.whole for record in batch if record.whole}
+    whole = {record_uuid(record): record.whole for record in batch if record.whole}
     if not whole:
         return rows
     return [
@@ -229,7 +273,7 @@ STORED_COLUMNS = StoredRow._fields
 def to_row(record: Record, geo: dict[str, str] | None = None) -> StoredRow:
     geo = geo or {}
     return StoredRow(
-        uuid.UUID(record.id),
+        record_uuid(record),
         datetime.datetime.fromtimestamp(float(record.ts), tz=datetime.UTC),
         record.ip,
         record.method,

@@ -12,6 +12,8 @@ normalised that way, so blocks and allowlist entries must be too.
 """
 
 import ipaddress
+import socket
+from bisect import bisect_right
 from functools import lru_cache
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -130,6 +132,55 @@ def parse_address(text: str) -> str | None:
 def is_public(ip: str) -> bool:
     # Asked of every stored record's address (geolocation); clients repeat.
     return ipaddress.ip_address(ip).is_global
+
+
+# IPv4 special-purpose ranges (RFC 6890), a superset of what ipaddress knows (a test checks):
+# False where no address is global, None where ipaddress decides address by address. Every
+# other dotted quad is global. ipaddress parses in Python: asking it of every stored record's
+# address was a fifth of the drain's time on a batch of new clients.
+SPECIAL_V4: tuple[tuple[int, int, bool | None], ...] = tuple(
+    sorted(
+        (int(network.network_address), int(network.broadcast_address), verdict)
+        for text, verdict in [
+            ("0.0.0.0/8", False),
+            ("10.0.0.0/8", False),
+            ("100.64.0.0/10", False),
+            ("127.0.0.0/8", False),
+            ("169.254.0.0/16", False),
+            ("172.16.0.0/12", False),
+            ("192.0.0.0/24", None),  # a few of its addresses are global
+            ("192.0.2.0/24", False),
+            ("192.88.99.0/24", None),
+            ("192.168.0.0/16", False),
+            ("198.18.0.0/15", False),
+            ("198.51.100.0/24", False),
+            ("203.0.113.0/24", False),
+            ("224.0.0.0/4", None),  # multicast: global or not, by Python release
+            ("240.0.0.0/4", False),
+        ]
+        for network in [ipaddress.IPv4Network(text)]
+    )
+)
+_SPECIAL_STARTS = tuple(start for start, _end, _verdict in SPECIAL_V4)
+
+
+def classify_address(text: str) -> tuple[str | None, bool]:
+    """parse_address(text), and whether that is a global address: what geolocation asks of
+    every stored record's address, without parsing a canonical dotted quad in Python."""
+    try:
+        packed = socket.inet_pton(socket.AF_INET, text)
+    except (OSError, ValueError):
+        packed = b""
+    # glibc's inet_pton refuses leading zeros, spaces and ports; the comparison keeps a
+    # platform that is laxer from calling a text canonical that is not.
+    if not packed or socket.inet_ntoa(packed) != text:
+        ip = parse_address(text)
+        return ip, ip is not None and is_public(ip)
+    value = int.from_bytes(packed, "big")
+    index = bisect_right(_SPECIAL_STARTS, value) - 1
+    if index < 0 or value > SPECIAL_V4[index][1]:
+        return text, True
+    return text, SPECIAL_V4[index][2] is None and is_public(text)
 
 
 def covering_targets(target: str) -> list[str]:

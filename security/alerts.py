@@ -9,6 +9,7 @@ that goes out.
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -145,21 +146,31 @@ def deliver(event: dict) -> None:
     metrics.add_to_site_counters({"alert:sent": 1})
 
 
+def when_enabled(build: Callable[..., dict]) -> Callable[..., None]:
+    def handler(sender: type, **arguments: Any) -> None:
+        # Without a webhook nothing is built: the drain flags hundreds of addresses a batch
+        # under a scan, and each event's text reverses console URLs.
+        if conf.ALERT_WEBHOOK_URL:
+            queue(build(**arguments))
+
+    return handler
+
+
 def connect() -> None:
     ip_flagged.connect(
-        lambda sender, **kw: queue(flagged_event(**kw)),
+        when_enabled(flagged_event),
         sender=SuspiciousIP,
         weak=False,
         dispatch_uid="security.alerts.flagged",
     )
     ip_blocked.connect(
-        lambda sender, **kw: queue(blocked_event(**kw)),
+        when_enabled(blocked_event),
         sender=BlockedIP,
         weak=False,
         dispatch_uid="security.alerts.blocked",
     )
     ip_unblocked.connect(
-        lambda sender, **kw: queue(unblocked_event(**kw)),
+        when_enabled(unblocked_event),
         sender=BlockedIP,
         weak=False,
         dispatch_uid="security.alerts.unblocked",

@@ -119,6 +119,28 @@ def test_no_webhook_configured_queues_nothing():
     )
 
 
+def test_without_a_webhook_flagging_builds_no_alert(client: Client, monkeypatch):
+    # A scan flags hundreds of addresses a batch: each alert's text reverses console URLs.
+    from security import alerts
+
+    built: list[str] = []
+    monkeypatch.setattr(alerts, "address_link", lambda ip: built.append(ip) or ip)
+    monkeypatch.setattr(alerts, "queue", lambda event: None)  # built, never sent
+    client.get("/.env", REMOTE_ADDR="203.0.113.35")
+    log_buffer.flush()
+    tasks.drain_logs()
+    from security.models import SuspiciousIP
+
+    assert SuspiciousIP.objects.filter(ip_address="203.0.113.35").exists()
+    assert built == []
+    with override_settings(SECURITY_ALERT_WEBHOOK_URL="http://127.0.0.1:9/hook"):
+        signals.send_on_commit(
+            signals.ip_flagged, SuspiciousIP, suspicious=SuspiciousIP.objects.get(),
+            ip_address="203.0.113.35", reason="probe", signature="", detected_by="stream",
+        )  # fmt: skip
+    assert built == ["203.0.113.35"]
+
+
 def test_the_next_alert_says_how_many_the_cap_held_back(receiver, redis_client, within_one_minute):
     url, bodies = receiver
     with override_settings(SECURITY_ALERT_WEBHOOK_URL=url, SECURITY_ALERT_WEBHOOK_PER_MINUTE=1):

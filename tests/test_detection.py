@@ -1,4 +1,5 @@
 import json
+import time
 import uuid
 from datetime import timedelta
 
@@ -242,6 +243,24 @@ def test_streaming_flags_a_probe_within_the_drain_with_its_evidence(client: Clie
     assert injection.reason == "injection"
     assert "<script" in injection.signature
     assert injection.evidence["requests"][0]["query"].startswith("q=%3Cscript")
+
+
+def test_a_window_given_thousands_of_distinct_members_at_once_counts_them_all():
+    # 9,000 paths of one client in one batch: more than Lua can pass to one PFADD at once.
+    from security.requestlog import records, stream
+    from security.requestlog.record_ids import record_ids
+
+    now = time.time()
+    batch = [
+        records.Record(next(record_ids.counter), now, "203.0.113.77", "GET", f"/gone/{n}/", 404)
+        for n in range(9000)
+    ]
+    stream.publish([records.encode_batch(batch)])
+    tasks.drain_logs()
+    flag = SuspiciousIP.objects.get(ip_address="203.0.113.77", reason="not_found")
+    counted, describe = flag.signature.split(" ", 1)
+    assert describe == "distinct paths answered 404 in 60 s"
+    assert abs(int(counted) - 9000) <= 180  # a HyperLogLog's count: within 2%
 
 
 def test_repeat_offenders_are_blocked_longer_each_time(client: Client, settings):

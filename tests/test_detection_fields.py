@@ -100,6 +100,18 @@ def test_methods_never_served_and_unserved_technologies_are_probes(client: Clien
     assert reasons("192.0.2.81") == set()
 
 
+def test_the_unserved_technologies_are_the_operators_to_choose(client: Client, settings):
+    client.get("/first.php", REMOTE_ADDR="203.0.113.69")
+    store()  # read once with the default list
+    settings.SECURITY_DETECT_UNSERVED_SUFFIXES = [".rb"]  # a site that does run PHP
+    client.get("/legacy.php", REMOTE_ADDR="203.0.113.70")
+    client.get("/app.RB", REMOTE_ADDR="203.0.113.71")
+    store()
+    assert reasons("203.0.113.69") == {"probe"}
+    assert reasons("203.0.113.70") == set()
+    assert reasons("203.0.113.71") == {"probe"}
+
+
 def test_a_404_burst_rotated_inside_one_ipv6_64_is_flagged_and_blocked_as_the_64(
     client: Client, settings
 ):

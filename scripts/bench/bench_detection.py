@@ -1,17 +1,19 @@
-"""Streaming detection: drain throughput with it on against off in the same run (budget: on
->= 0.8 x off, and >= 5,000 records/s into PostgreSQL), and the time from an offending request
-to its SuspiciousIP row with a real server and worker (budget: p95 <= 5 s).
+"""Streaming detection: drain throughput with every rule on against detection off, in the same
+run (budget: on >= 0.8 x off, and >= 15,000 records/s into PostgreSQL), for one drain and for
+the Procfile's worker (4 threads: under a backlog, 4 drains at once); and the time from an
+offending request to its SuspiciousIP row with a real server and worker (budget: p95 <= 2 s).
 
 The drained traffic is a realistic mix: mostly ordinary pages, some with query strings, a few
-percent 404s and probes, from a few thousand addresses.
+percent 404s and probes, each record from a private address not seen before (every window is
+new; geolocation classifies each address, and sends none to the cache or an API).
 """
 
 import signal
 import statistics
 import subprocess
 import sys
+import threading
 import time
-import uuid
 
 import benchlib
 import requests
@@ -20,6 +22,7 @@ PROBES = ["/.env", "/wp-login.php", "/.git/config", "/phpmyadmin/", "/xmlrpc.php
 
 
 def mixed_records(count: int) -> list:
+    from security.requestlog.record_ids import record_ids
     from security.requestlog.records import Record
 
     now = time.time()
@@ -36,7 +39,7 @@ def mixed_records(count: int) -> list:
             path, status, query = f"/page/{i % 300}/", 200, ""
         batch.append(
             Record(
-                uuid.uuid4().hex,
+                next(record_ids.counter),  # as the web processes write them
                 now - (count - i) * 0.001,
                 ip,
                 "GET",
@@ -50,7 +53,10 @@ def mixed_records(count: int) -> list:
     return batch
 
 
-def drain_rate(streaming: bool, count: int) -> float:
+def drain_rate(streaming: bool, count: int, drains: int = 1) -> float:
+    """Records stored per second from a backlog of `count`, by `drains` drains at once in one
+    process (threads, each on its own connections, as rundramatiq's worker threads run them)."""
+    from django.db import connections
     from django.test.utils import override_settings
 
     from security import tasks
@@ -65,34 +71,51 @@ def drain_rate(streaming: bool, count: int) -> float:
     benchlib.empty(RequestLog, RequestRollup, SuspiciousIP)
     batch = mixed_records(count)
     stream.publish([records.encode_batch(batch[i : i + 500]) for i in range(0, count, 500)])
-    with override_settings(SECURITY_DETECT_STREAMING=streaming):
+
+    def drain_until_empty() -> None:
+        try:
+            while tasks.drain_logs(time_budget=120):
+                pass
+        finally:
+            connections.close_all()
+
+    # No linger: a drain that waits for the next flush once the stream is empty is idle, not
+    # slow, and the wait would count against the rate.
+    with override_settings(SECURITY_DETECT_STREAMING=streaming, SECURITY_LOG_DRAIN_LINGER=0):
         started = time.perf_counter()
-        stored = 0
-        while stored < count:
-            stored += tasks.drain_logs(time_budget=120)
+        threads = [threading.Thread(target=drain_until_empty) for _ in range(drains)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
         elapsed = time.perf_counter() - started
+    stored = RequestLog.objects.count()
+    assert stored == count, f"{stored} of {count} records stored"
     if streaming:
         assert SuspiciousIP.objects.exists(), "streaming flagged nothing"
     return count / elapsed
 
 
 def run_drain(count: int = 50_000, rounds: int = 3) -> list[benchlib.Result]:
-    rates: dict[bool, list[float]] = {False: [], True: []}
-    for _ in range(rounds):
-        for streaming in (False, True):
-            rates[streaming].append(drain_rate(streaming, count))
-    on, off = statistics.median(rates[True]), statistics.median(rates[False])
-    return [
-        benchlib.Result(
-            "drain with streaming detection",
-            on,
-            "rec/s",
-            "streaming detection off",
-            off,
-            ">= 0.80 and >= 5,000/s",
-            on / off >= 0.80 and on >= 5000,
+    results = []
+    for drains, label in ((1, "one drain"), (4, "4 drains at once (rundramatiq --threads 4)")):
+        rates: dict[bool, list[float]] = {False: [], True: []}
+        for _ in range(rounds):
+            for streaming in (False, True):
+                rates[streaming].append(drain_rate(streaming, count, drains))
+        on, off = statistics.median(rates[True]), statistics.median(rates[False])
+        results.append(
+            benchlib.Result(
+                f"drain with every rule on, {label}",
+                on,
+                "rec/s",
+                "detection off",
+                off,
+                ">= 0.80 and >= 15,000/s",
+                on / off >= 0.80 and on >= 15_000,
+            )
         )
-    ]
+    return results
 
 
 def run_time_to_flag(probes: int = 60) -> list[benchlib.Result]:
@@ -145,8 +168,8 @@ def run_time_to_flag(probes: int = 60) -> list[benchlib.Result]:
             "s",
             "p50",
             p50,
-            "<= 5 s",
-            p95 <= 5,
+            "<= 2 s",
+            p95 <= 2,
         )
     ]
 

@@ -76,6 +76,7 @@ def run() -> list[benchlib.Result]:
     benchlib.setup_django()
     from django.db import connection
 
+    from security.detection import counting
     from security.detection import scan as detection
     from security.models import RequestLog
 
@@ -89,7 +90,7 @@ def run() -> list[benchlib.Result]:
     )
     findings: list = []
     seconds = benchlib.timed(lambda: findings.extend(detection.scan(hours=1, now=now)), repeat=2)
-    query = detection.aggregate(detection.window_requests(start, end))
+    query = counting.aggregate(detection.window_requests(start, end), counting.per_client_rules())
     plan = query.explain()
     print("anomaly scan query plan:")
     print("\n".join("    " + line for line in plan.splitlines()))

@@ -51,6 +51,7 @@ detect_conf = DetectionSettings()
 
 class _Served:
     methods: frozenset[str] | None = None
+    unserved: tuple[str, ...] | None = None
 
 
 def served_methods() -> frozenset[str]:
@@ -60,7 +61,16 @@ def served_methods() -> frozenset[str]:
     return _Served.methods
 
 
+def unserved_suffixes() -> tuple[str, ...]:
+    """UNSERVED_SUFFIXES, read as served_methods() is: every 404 asks."""
+    if _Served.unserved is None:
+        _Served.unserved = detect_conf.UNSERVED_SUFFIXES
+    return _Served.unserved
+
+
 @receiver(setting_changed)
 def _forget_served(*, setting: str, **kwargs: object) -> None:
     if setting == "SECURITY_DETECT_SERVED_METHODS":
         _Served.methods = None
+    if setting == "SECURITY_DETECT_UNSERVED_SUFFIXES":
+        _Served.unserved = None

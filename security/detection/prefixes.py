@@ -24,4 +24,6 @@ def _prefix(ip: str, length: int) -> str:
 
 
 def client_key(ip: str) -> str:
+    if ":" not in ip:
+        return ip  # IPv4 is counted per address; no need to read the setting
     return _prefix(ip, detect_conf.IPV6_PREFIX)

@@ -10,6 +10,7 @@ import logging
 from collections import defaultdict
 from datetime import datetime
 
+import msgpack
 from django.contrib.auth import get_user_model
 from redis.exceptions import RedisError
 
@@ -79,51 +80,63 @@ def signature_flags(rows: list[StoredRow], enabled: set[str]) -> list[flags.Flag
 
 # One round trip per batch: every window is updated and read server-side. Counting windows
 # are INCRBY'd (each stored row is counted once: the drain hands over only new rows); distinct
-# windows are HyperLogLogs.
+# windows are HyperLogLogs. What each key gets, and the counts back, travel as one MessagePack
+# value each: redis-py encoding thousands of arguments one by one was most of the round trip.
 UPDATE_WINDOWS = """
+local spec = cmsgpack.unpack(ARGV[1])
 local result = {}
-local i = 1
 for k = 1, #KEYS do
-  local kind, ttl, n = string.match(ARGV[i], "(%a):(%d+):(%d+)")
-  ttl, n = tonumber(ttl), tonumber(n)
-  i = i + 1
-  if kind == "c" then
-    result[k] = redis.call("INCRBY", KEYS[k], n)
+  local ttl, value = spec[2 * k - 1], spec[2 * k]
+  if type(value) == "number" then
+    result[k] = redis.call("INCRBY", KEYS[k], value)
   else
-    redis.call("PFADD", KEYS[k], unpack(ARGV, i, i + n - 1))
-    i = i + n
+    for i = 1, #value, 1000 do
+      redis.call("PFADD", KEYS[k], unpack(value, i, math.min(i + 999, #value)))
+    end
     result[k] = redis.call("PFCOUNT", KEYS[k])
   end
   redis.call("EXPIRE", KEYS[k], ttl)
 end
-return result
+return cmsgpack.pack(result)
 """
+
+Window = tuple[str, str, int]  # reason, client (or client|path), bucket
+
+
+def _windows(
+    rows: list[StoredRow], active: dict[str, CountingRule]
+) -> dict[Window, list[tuple[StoredRow, str]]]:
+    groups: dict[Window, list[tuple[StoredRow, str]]] = defaultdict(list)
+    sensitive = tuple(path.casefold() for path in conf.DETECT_SENSITIVE_PATHS)
+    rules = [(reason, rule, rule.member, rule.window) for reason, rule in active.items()]
+    for row in rows:
+        second = int(row.timestamp.timestamp())
+        is_sensitive = row.path.casefold().startswith(sensitive)
+        for reason, rule, member_of, window in rules:
+            member = member_of(row, is_sensitive)
+            if member is not None:
+                groups[(reason, rule.window_key(row), second // window)].append((row, member))
+    return groups
 
 
 def window_flags(rows: list[StoredRow], active: dict[str, CountingRule]) -> list[flags.Flag]:
     """Every counting rule's windows, in one round trip to Redis."""
-    groups: dict[tuple[str, str, int], list[tuple[StoredRow, str]]] = defaultdict(list)
-    sensitive = tuple(path.casefold() for path in conf.DETECT_SENSITIVE_PATHS)
-    for row in rows:
-        second = int(row.timestamp.timestamp())
-        is_sensitive = row.path.casefold().startswith(sensitive)
-        for reason, rule in active.items():
-            member = rule.member(row, is_sensitive)
-            if member is not None:
-                groups[(reason, rule.window_key(row), second // rule.window)].append((row, member))
+    groups = _windows(rows, active)
     if not groups:
         return []
     keys: list[str] = []
-    args: list = []
+    spec: list = []
     for (reason, key, bucket), members in groups.items():
         keys.append(WINDOW_KEY.format(reason=reason, ip=key, bucket=bucket))
-        ttl = active[reason].window * 2
-        if not active[reason].distinct:
-            args.append(f"c:{ttl}:{len(members)}")
+        rule = active[reason]
+        spec.append(rule.window * 2)
+        if rule.distinct:
+            # str(): a custom rule's member of another type must not fail the batch's pack.
+            spec.append(list({str(member) for _row, member in members}))
         else:
-            distinct = list({member for _row, member in members})
-            args += [f"d:{ttl}:{len(distinct)}", *distinct]
-    counts = get_redis().register_script(UPDATE_WINDOWS)(keys=keys, args=args)
+            spec.append(len(members))
+    packed = get_redis().register_script(UPDATE_WINDOWS)(keys=keys, args=[msgpack.packb(spec)])
+    counts = msgpack.unpackb(packed)
     found = []
     for counted, ((reason, _key, _bucket), members) in zip(counts, groups.items(), strict=True):
         rule = active[reason]

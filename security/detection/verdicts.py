@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 from . import detectors, signatures, transforms
 from .builtin_rules import Exploit, Injection, Probe, Scanner, Traversal
-from .config import detect_conf, served_methods
+from .config import served_methods, unserved_suffixes
 
 TRAVERSAL_FAMILIES = ("traversal", "nul")
 SESSION_IN_PATH = re.compile(r";(?:jsessionid|phpsessid|aspsessionid\w{0,20}|sid)=")
@@ -140,7 +140,7 @@ def request_signals(method: str, path: str, status: int) -> Signal | None:
         return Signal(Probe.reason, f"proxy request: {path[:80]}")
     if status == 404:
         bare = transforms.strip_path_parameters(path).casefold().rstrip("/")
-        suffixes = detect_conf.UNSERVED_SUFFIXES
+        suffixes = unserved_suffixes()
         if bare.endswith(suffixes):
             suffix = next(s for s in suffixes if bare.endswith(s))
             return Signal(Probe.reason, f"unserved: {suffix}")

@@ -9,7 +9,7 @@ The country and network rules (blocking/georules.py) read local.raw_city_databas
 local.raw_asn_database only: never the cache or the API.
 """
 
-from ..addresses import is_public, parse_address
+from ..addresses import classify_address
 from .api import GeoApi, geo_api
 from .cache import CACHE_PREFIX, cache_get_many
 from .local import (
@@ -54,8 +54,8 @@ def lookup_many(ips: set[str] | list[str], use_network: bool = True) -> dict[str
         if local is not None:
             results[raw] = local
             continue
-        ip = parse_address(raw) if use_network else None
-        if ip is not None and is_public(ip):
+        ip, public = classify_address(raw) if use_network else (None, False)
+        if public and ip is not None:
             remote.append(ip)
         else:
             results[raw] = GeoResult(ip=ip or raw)

@@ -11,13 +11,9 @@ class GeoResult:
     city: str = ""
     source: str = "none"  # "local" | "api" | "cache" | "none"
 
-    def as_fields(self) -> dict[str, str]:
-        return {
-            "country_code": self.country_code,
-            "country": self.country,
-            "city": self.city,
-            "source": self.source,
-        }
+    def as_place(self) -> tuple[str, str, str, str]:
+        """The fields in the order a stored row holds them (records.Place)."""
+        return (self.country_code, self.country, self.city, self.source)
 
     def as_dict(self) -> dict[str, str]:
         return asdict(self)

@@ -17,7 +17,7 @@ from django.http import HttpRequest
 from ..client_ip import get_client_ip
 from ..models import RequestLog
 from . import masking
-from .record_ids import record_ids, valid_prefix, whole_id
+from .record_ids import record_ids, stored_form, valid_prefix, whole_id
 
 
 class Record(NamedTuple):
@@ -219,21 +219,21 @@ def decode_batch(raw: bytes) -> list[Record]:
     return decoded
 
 
-def record_uuid(record: Record) -> uuid.UUID:
-    if not isinstance(record.id, str):
-        raise ValueError("a record is stored only once decode_batch has made its id whole")
-    return uuid.UUID(record.id)
+# What geolocation adds to a row: country code, country, city, and which source answered.
+Place = tuple[str, str, str, str]
+NO_PLACE: Place = ("", "", "", "")
 
 
-def to_model(record: Record, geo: dict[str, str] | None = None) -> RequestLog:
-    return RequestLog(**to_row(record, geo)._asdict())
+def to_model(record: Record, place: Place | None = None) -> RequestLog:
+    fields = to_row(record, place)._asdict()
+    return RequestLog(**{**fields, "record_id": uuid.UUID(fields["record_id"])})
 
 
 class StoredRow(NamedTuple):
     """A RequestLog row as the drain writes it: the model's field names (what rollups and
     streaming detection read), without the cost of a model instance per record."""
 
-    record_id: uuid.UUID
+    record_id: str  # record_ids.stored_form()
     timestamp: datetime.datetime
     ip_address: str | None
     method: str
@@ -255,7 +255,7 @@ class StoredRow(NamedTuple):
 def whole_rows(batch: list[Record], rows: list[StoredRow]) -> list[StoredRow]:
     """The stored rows with the values storage cut made whole again, for what reads them
     after storing (detection)."""
-    whole = {record_uuid(record): record.whole for record in batch if record.whole}
+    whole = {stored_form(record.id): record.whole for record in batch if record.whole}
     if not whole:
         return rows
     return [
@@ -270,10 +270,9 @@ def whole_rows(batch: list[Record], rows: list[StoredRow]) -> list[StoredRow]:
 STORED_COLUMNS = StoredRow._fields
 
 
-def to_row(record: Record, geo: dict[str, str] | None = None) -> StoredRow:
-    geo = geo or {}
+def to_row(record: Record, place: Place | None = None) -> StoredRow:
     return StoredRow(
-        record_uuid(record),
+        stored_form(record.id),
         datetime.datetime.fromtimestamp(float(record.ts), tz=datetime.UTC),
         record.ip,
         record.method,
@@ -286,8 +285,5 @@ def to_row(record: Record, geo: dict[str, str] | None = None) -> StoredRow:
         record.user_agent,
         record.referer,
         bool(record.blocked),
-        geo.get("country_code", ""),
-        geo.get("country", ""),
-        geo.get("city", ""),
-        geo.get("source", ""),
+        *(place or NO_PLACE),
     )

@@ -29,17 +29,26 @@ RollupKey = tuple[datetime, str, str]
 
 
 def count_rows(rows: Iterable) -> Counter[RollupKey]:
-    counts: Counter[RollupKey] = Counter()
+    # Keys are collected and counted in one C loop (Counter.update of a list): a Counter
+    # increment per key per row, with the enum looked up each time, cost twice as much.
+    total, status, country = (
+        RollupKind.TOTAL.value,
+        RollupKind.STATUS.value,
+        RollupKind.COUNTRY.value,
+    )
+    ip, path, blocked = RollupKind.IP.value, RollupKind.PATH.value, RollupKind.BLOCKED.value
+    keys: list[RollupKey] = []
+    add = keys.append
     for row in rows:
         hour = row.timestamp.replace(minute=0, second=0, microsecond=0)
-        counts[(hour, RollupKind.TOTAL, "")] += 1
-        counts[(hour, RollupKind.STATUS, str(row.status_code))] += 1
-        counts[(hour, RollupKind.COUNTRY, row.country_code)] += 1
-        counts[(hour, RollupKind.IP, row.ip_address or "")] += 1
-        counts[(hour, RollupKind.PATH, row.path[:KEY_LIMIT])] += 1
+        add((hour, total, ""))
+        add((hour, status, str(row.status_code)))
+        add((hour, country, row.country_code))
+        add((hour, ip, row.ip_address or ""))
+        add((hour, path, row.path[:KEY_LIMIT]))
         if row.blocked:
-            counts[(hour, RollupKind.BLOCKED, "")] += 1
-    return counts
+            add((hour, blocked, ""))
+    return Counter(keys)
 
 
 def free_shard() -> int:

@@ -108,6 +108,14 @@ def test_the_masked_parameters_are_a_setting(client: Client):
     assert row.query == "voucher=[masked]&token=kept-now"
 
 
+def test_a_sites_own_path_pattern_masks_paths_without_a_dash_or_colon(client: Client, settings):
+    settings.SECURITY_LOG_MASKED_PATH_PATTERNS = [r"sk_live_[A-Za-z0-9]+"]
+    client.get("/keys/sk_live_4eC39HqLyjWDarjtT1zdp7dc/", REMOTE_ADDR="203.0.113.12")
+    (row,) = stored()
+    assert row.path == "/keys/[masked]/"
+    assert "4eC39HqLyjWDarjtT1zdp7dc" not in everything_stored()
+
+
 def test_secrets_logged_by_an_older_version_are_masked_by_the_migration():
     owner = User.objects.create_user("old", "old@example.org", "password-123")
     link, token = reset_link(owner)

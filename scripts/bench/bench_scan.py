@@ -59,9 +59,9 @@ def populate(rows: int = ROWS, older: int = OLDER_ROWS) -> datetime:
                 """
             )
         cursor.execute(
-            "INSERT INTO security_requestrollup (hour, kind, key, count) "
+            "INSERT INTO security_requestrollup (hour, kind, key, shard, count) "
             + " UNION ALL ".join(
-                f"SELECT date_trunc('hour', timestamp), '{kind}', {key}, count(*) "
+                f"SELECT date_trunc('hour', timestamp), '{kind}', {key}, 0, count(*) "
                 "FROM security_requestlog GROUP BY 1, 3"
                 for kind, key in ROLLUP_KEYS
             )

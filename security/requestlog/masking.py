@@ -16,7 +16,8 @@ rollup, evidence sample, export or alert ever holds them:
   signed values (`signing.dumps`, `TimestampSigner`).
 
 A request without a query string, keyword arguments, `-` or `:` in its path costs three
-membership tests; a path or Referer already seen unchanged, one more.
+membership tests (with the default path patterns: a site's own are asked of every path); a path
+or Referer already seen unchanged, one more.
 """
 
 import re
@@ -29,6 +30,7 @@ from django.dispatch import receiver
 from django.http import HttpRequest
 
 from ..conf import conf
+from ..defaults import DEFAULT_MASKED_PATH_PATTERNS
 
 MASK = "[masked]"
 # Django's reset view swaps the token for this constant right away (PasswordResetConfirmView).
@@ -47,6 +49,9 @@ class Masking(NamedTuple):
     hint: re.Pattern
     url_kwargs: frozenset[str]
     path_patterns: re.Pattern | None
+    # Every default pattern needs a "-" or ":", so a path with neither is not asked of them; a
+    # site's own patterns may match anything, and are asked of every path.
+    every_path: bool
 
 
 @lru_cache(maxsize=1)
@@ -55,7 +60,13 @@ def masking() -> Masking:
     hint = re.compile("|".join(re.escape(word) for word in sorted(words)) or r"(?!)")
     patterns = conf.LOG_MASKED_PATH_PATTERNS
     joined = re.compile("|".join(f"(?:{p})" for p in patterns)) if patterns else None
-    return Masking(words, hint, frozenset(conf.LOG_MASKED_URL_KWARGS), joined)
+    every_path = patterns != DEFAULT_MASKED_PATH_PATTERNS
+    return Masking(words, hint, frozenset(conf.LOG_MASKED_URL_KWARGS), joined, every_path)
+
+
+def path_may_hold_secret(path: str) -> bool:
+    """Whether mask_path_patterns could change path (build_record asks before it calls)."""
+    return "-" in path or ":" in path or masking().every_path
 
 
 @receiver(setting_changed)
@@ -110,7 +121,7 @@ def _remember_unchanged(seen: set[str], text: str) -> None:
 
 def mask_path_patterns(path: str) -> str:
     patterns = masking().path_patterns
-    if patterns is None or ("-" not in path and ":" not in path) or path in _unchanged:
+    if patterns is None or not path_may_hold_secret(path) or path in _unchanged:
         return path
     masked = patterns.sub(MASK, path)
     if masked == path:

@@ -117,7 +117,7 @@ def build_record(request: HttpRequest, status_code: int, started: float) -> Reco
     if query:
         query = masking.mask_query(query)
     match = state.get("resolver_match")
-    if (match is not None and match.kwargs) or "-" in path or ":" in path:
+    if (match is not None and match.kwargs) or masking.path_may_hold_secret(path):
         path = masking.mask_path(request, path)
     whole = None
     text = method + path + user_agent + referer + query
